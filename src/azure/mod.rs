@@ -1,0 +1,1 @@
+//! Typed ARM and Microsoft Graph client (to be written).
