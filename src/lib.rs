@@ -7,3 +7,9 @@
 //! - [`azure`]: typed ARM / Microsoft Graph client, credentials, clouds.
 //! - [`config`]: every setting in one typed struct.
 pub mod azure;
+pub mod queue;
+pub mod config;
+pub mod db;
+pub mod telemetry;
+pub mod api;
+pub mod startup;

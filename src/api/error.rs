@@ -1,0 +1,97 @@
+//! The one error type of the HTTP layer and its body, the shape Azure users know:
+//! `{"error": {"code", "message", "target"?, "details"?}}`.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code (e.g. `InvalidRequestContent`, `JobNotFound`).
+    pub code: String,
+    /// What went wrong and how to fix it, for people.
+    pub message: String,
+    /// The part of the request the error is about (a field, a header, a parameter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
+    pub details: Vec<ErrorBody>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody { code: code.into(), message: message.into(), target: None, details: Vec::new() },
+        }
+    }
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.body.target = Some(target.into());
+        self
+    }
+    pub fn with_details(mut self, details: Vec<ErrorBody>) -> Self {
+        self.body.details = details;
+        self
+    }
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "the service failed to handle the request; the x-request-id header identifies it in the logs",
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "DatabaseUnavailable",
+                    "the job database is not reachable right now; retry shortly",
+                )
+            }
+            e => {
+                tracing::error!(error = %e, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, code = %self.body.code, "request failed");
+        }
+        let mut res = (self.status, axum::Json(ErrorResponse { error: self.body.clone() })).into_response();
+        res.headers_mut()
+            .insert("x-ms-error-code", self.body.code.parse().unwrap_or(axum::http::HeaderValue::from_static("Error")));
+        res
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,94 @@
+//! The HTTP layer: thin axum handlers that validate, enqueue, and read jobs back.
+//! Every route is documented by utoipa; `/openapi.json` is generated from the code and the
+//! committed `openapi/openapi.json` must match it (a test checks).
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::queue::JobStore;
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod idempotency;
+pub mod jobs;
+mod middleware;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: JobStore,
+    pub pool: PgPool,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "acr-attach", description = "Attach-as-a-service: let AKS clusters pull from Azure Container Registries, durably. \
+Requests that change Azure are accepted as jobs (202 + Operation-Location) and run by a worker pool with retries; \
+poll the job for its state, result and timeline."),
+    tags(
+        (name = "jobs", description = "Every long-running request is a job"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::job_events))
+        .routes(routes!(jobs::cancel_job))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The OpenAPI document (what `/openapi.json` serves and `openapi/openapi.json` holds).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+    let (routes, spec) = api_router().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    let timeout = settings.request_timeout;
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(res) => res,
+                Err(_) => axum::response::IntoResponse::into_response(middleware::timeout_response()),
+            }
+        }))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(middleware::panic_response)),
+        )
+}

@@ -1,0 +1,226 @@
+//! Every setting of the service, in one typed struct, from flags and environment variables.
+//! `acr-attach serve --help` lists them all; the README has the table.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::queue::WorkerConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "acr-attach", version, about = "Attach-as-a-service for Azure Container Registry and AKS")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the worker pool (or one of them, with --mode).
+    Serve(Box<Config>),
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Run the Azure simulator alone (a local HTTPS stand-in for ARM, Graph and Entra).
+    Simulator {
+        #[arg(long, default_value = "demo/world.json")]
+        world: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Write the simulator's CA certificate (PEM) here, for `--ca-bundle`.
+        #[arg(long)]
+        ca_out: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// What `acr-attach serve` runs.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address of the HTTP API.
+    #[arg(long, env = "ACR_ATTACH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Run the API, the workers, or both (replicas can be split).
+    #[arg(long, env = "ACR_ATTACH_MODE", value_enum, default_value_t = Mode::All)]
+    pub mode: Mode,
+    /// Log format.
+    #[arg(long, env = "ACR_ATTACH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Start the built-in Azure simulator with this world file and use it instead of Azure
+    /// (demo and tests only; without a value: demo/world.json).
+    #[arg(long, num_args = 0..=1, default_missing_value = "demo/world.json", value_name = "WORLD")]
+    pub simulator: Option<PathBuf>,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub queue: QueueConfig,
+    #[command(flatten)]
+    pub api: ApiConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    All,
+    Api,
+    Worker,
+}
+
+impl Mode {
+    pub fn api(self) -> bool {
+        matches!(self, Mode::All | Mode::Api)
+    }
+    pub fn workers(self) -> bool {
+        matches!(self, Mode::All | Mode::Worker)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// PostgreSQL URL; the database is created if it does not exist.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/acr_attach")]
+    pub database_url: String,
+    /// Connections of this replica's pool (LISTEN uses one more of its own).
+    #[arg(long, env = "ACR_ATTACH_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// How long a request or worker waits for a free connection before failing.
+    #[arg(long, env = "ACR_ATTACH_DB_ACQUIRE_TIMEOUT", value_parser = parse_duration, default_value = "5s")]
+    pub db_acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueueConfig {
+    /// Jobs this replica runs at once.
+    #[arg(long, env = "ACR_ATTACH_WORKERS", default_value_t = 16)]
+    pub workers: usize,
+    /// A running job's lease; a dead worker's job runs again after lease + rescue interval.
+    #[arg(long, env = "ACR_ATTACH_LEASE", value_parser = parse_duration, default_value = "60s")]
+    pub lease: Duration,
+    #[arg(long, env = "ACR_ATTACH_HEARTBEAT", value_parser = parse_duration, default_value = "15s")]
+    pub heartbeat: Duration,
+    /// Poll fallback when no notification arrives.
+    #[arg(long, env = "ACR_ATTACH_POLL_INTERVAL", value_parser = parse_duration, default_value = "1s")]
+    pub poll_interval: Duration,
+    #[arg(long, env = "ACR_ATTACH_RESCUE_INTERVAL", value_parser = parse_duration, default_value = "15s")]
+    pub rescue_interval: Duration,
+    /// On SIGTERM, running jobs get this long before they are handed back to the queue.
+    #[arg(long, env = "ACR_ATTACH_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "20s")]
+    pub shutdown_grace: Duration,
+    /// Succeeded and cancelled jobs are deleted after this.
+    #[arg(long, env = "ACR_ATTACH_KEEP_SUCCEEDED", value_parser = parse_duration, default_value = "7d")]
+    pub keep_succeeded: Duration,
+    /// Failed jobs are deleted after this.
+    #[arg(long, env = "ACR_ATTACH_KEEP_FAILED", value_parser = parse_duration, default_value = "30d")]
+    pub keep_failed: Duration,
+    #[arg(long, env = "ACR_ATTACH_PRUNE_INTERVAL", value_parser = parse_duration, default_value = "60s")]
+    pub prune_interval: Duration,
+}
+
+impl QueueConfig {
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig {
+            concurrency: self.workers.max(1),
+            lease: self.lease,
+            heartbeat_interval: self.heartbeat,
+            poll_interval: self.poll_interval,
+            rescue_interval: self.rescue_interval,
+            shutdown_grace: self.shutdown_grace,
+            prune_interval: self.prune_interval,
+            keep_succeeded: self.keep_succeeded,
+            keep_failed: self.keep_failed,
+            ..WorkerConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiConfig {
+    /// Largest accepted request body.
+    #[arg(long, env = "ACR_ATTACH_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    /// Requests taking longer are answered 503.
+    #[arg(long, env = "ACR_ATTACH_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
+    pub request_timeout: Duration,
+}
+
+/// `500ms`, `15s`, `10m`, `2h`, `7d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 500ms, 15s, 10m, 2h or 7d"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => return Err(format!("unknown duration unit '{other}' in '{s}'; use ms, s, m, h or d")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The URL without its password, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".into(),
+    }
+}
+
+impl Config {
+    /// One line per setting, secrets redacted: printed at start-up.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let q = &self.queue;
+        vec![
+            ("listen", self.listen.to_string()),
+            ("mode", format!("{:?}", self.mode).to_lowercase()),
+            ("database_url", redact_url(&self.database.database_url)),
+            ("db_max_connections", self.database.db_max_connections.to_string()),
+            ("workers", q.workers.to_string()),
+            ("lease", format!("{:?}", q.lease)),
+            ("heartbeat", format!("{:?}", q.heartbeat)),
+            ("poll_interval", format!("{:?}", q.poll_interval)),
+            ("shutdown_grace", format!("{:?}", q.shutdown_grace)),
+            ("keep_succeeded", format!("{:?}", q.keep_succeeded)),
+            ("keep_failed", format!("{:?}", q.keep_failed)),
+            ("max_body_bytes", self.api.max_body_bytes.to_string()),
+            ("simulator", self.simulator.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "off".into())),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").unwrap_err().contains("unknown duration unit"));
+    }
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        let r = redact_url("postgres://app:hunter2@db:5432/acr");
+        assert!(!r.contains("hunter2"), "{r}");
+        assert!(r.contains("***"));
+    }
+}

@@ -1,0 +1,221 @@
+//! What a job kind implements, and what it gets while it runs.
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::backoff::RetryPolicy;
+use super::model::{ErrorClass, WaitRecord};
+use super::store::JobStore;
+
+/// One job kind. Handlers must be idempotent per step: delivery is at-least-once (a worker can
+/// die after a remote write and before recording it).
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// The `kind` column this handler runs.
+    fn kind(&self) -> &'static str;
+
+    /// Back-off for transient errors; the default suits remote APIs.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    /// Upper bound for one attempt; past it the attempt counts as a transient failure.
+    fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(600)
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError>;
+}
+
+/// How an attempt ended well.
+#[derive(Debug)]
+pub enum Outcome {
+    Succeeded(Value),
+    /// Not done yet, nothing wrong: check again later without consuming an attempt.
+    Wait(Wait),
+}
+
+/// A persisted wait for a named condition (the worker slot is freed meanwhile).
+#[derive(Debug, Clone)]
+pub struct Wait {
+    pub condition: String,
+    pub message: String,
+    pub delay: Duration,
+    pub checkpoint: Option<Value>,
+}
+
+impl Wait {
+    pub fn new(condition: impl Into<String>, message: impl Into<String>, delay: Duration) -> Self {
+        Wait { condition: condition.into(), message: message.into(), delay, checkpoint: None }
+    }
+    pub fn with_checkpoint(mut self, cp: impl Serialize) -> Self {
+        self.checkpoint = serde_json::to_value(cp).ok();
+        self
+    }
+}
+
+/// How an attempt ended badly, classified by the handler.
+#[derive(Debug, Clone)]
+pub struct JobError {
+    pub class: ErrorClass,
+    pub code: String,
+    pub message: String,
+    /// The remote side's hint (`Retry-After`); honoured instead of the back-off.
+    pub retry_after: Option<Duration>,
+    pub details: Option<Value>,
+    /// For `NotYetConsistent`: the condition waited for (defaults to the code).
+    pub condition: Option<String>,
+    pub checkpoint: Option<Value>,
+}
+
+impl JobError {
+    fn new(class: ErrorClass, code: impl Into<String>, message: impl Into<String>) -> Self {
+        JobError {
+            class,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+            details: None,
+            condition: None,
+            checkpoint: None,
+        }
+    }
+    pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Transient, code, message)
+    }
+    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Permanent, code, message)
+    }
+    pub fn not_yet_consistent(
+        condition: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut e = Self::new(ErrorClass::NotYetConsistent, code, message);
+        e.condition = Some(condition.into());
+        e
+    }
+    pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
+        self.retry_after = d;
+        self
+    }
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    pub fn with_checkpoint(mut self, cp: impl Serialize) -> Self {
+        self.checkpoint = serde_json::to_value(cp).ok();
+        self
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Why a running job's token was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StopReason {
+    None = 0,
+    /// A user asked to cancel the job.
+    Cancelled = 1,
+    /// Another worker owns the job now; stop all side effects.
+    LeaseLost = 2,
+    /// This replica is shutting down; the job is handed back.
+    Shutdown = 3,
+}
+
+/// Shared between a running job, the heartbeat and the cancel listener.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    pub token: CancellationToken,
+    reason: AtomicU8,
+}
+
+impl StopSignal {
+    pub fn stop(&self, why: StopReason) {
+        // The first reason wins: a job cancelled by its user stays cancelled during shutdown.
+        let _ = self
+            .reason
+            .compare_exchange(0, why as u8, Ordering::SeqCst, Ordering::SeqCst);
+        self.token.cancel();
+    }
+    pub fn reason(&self) -> StopReason {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => StopReason::Cancelled,
+            2 => StopReason::LeaseLost,
+            3 => StopReason::Shutdown,
+            _ => StopReason::None,
+        }
+    }
+}
+
+/// What a handler sees of its job.
+pub struct JobContext {
+    pub id: Uuid,
+    pub kind: String,
+    pub args: Value,
+    /// Attempts consumed before this one (failures and rescues; waits do not count).
+    pub attempts: i32,
+    /// The lease epoch: how many times the job has been claimed, including this time.
+    pub run: i32,
+    pub checkpoint: Option<Value>,
+    /// The condition the job was waiting for before this run, if it was waiting.
+    pub wait: Option<WaitRecord>,
+    pub created_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub stop: Arc<StopSignal>,
+    pub(crate) store: JobStore,
+}
+
+impl JobContext {
+    pub fn args<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_value(self.args.clone()).map_err(|e| {
+            JobError::permanent("InvalidJobArguments", format!("the job's arguments do not parse: {e}"))
+        })
+    }
+
+    pub fn checkpoint<T: DeserializeOwned + Default>(&self) -> T {
+        self.checkpoint
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Persist progress so a crash or restart resumes from here. Fails when the lease is lost.
+    pub async fn save_checkpoint(&self, cp: &impl Serialize) -> Result<(), JobError> {
+        let v = serde_json::to_value(cp)
+            .map_err(|e| JobError::permanent("CheckpointNotSerializable", e.to_string()))?;
+        match self.store.save_checkpoint(self.id, self.run, &v).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(lease_lost()),
+            Err(e) => Err(JobError::transient("QueueUnavailable", format!("saving the checkpoint failed: {e}"))),
+        }
+    }
+
+    /// Add an entry to the job's timeline (a step's outcome, a remote call).
+    pub async fn record(&self, kind: &str, data: Value) {
+        if let Err(e) = self.store.record(self.id, self.run, kind, data).await {
+            tracing::warn!(job = %self.id, error = %e, "could not record a job event");
+        }
+    }
+
+    /// True once the job was cancelled, lost its lease, or the replica is stopping.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.token.is_cancelled()
+    }
+}
+
+fn lease_lost() -> JobError {
+    JobError::transient("LeaseLost", "this worker no longer holds the job's lease")
+}

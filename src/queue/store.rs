@@ -1,0 +1,631 @@
+//! Every SQL statement of the queue. Workers borrow a connection only for one statement at a
+//! time; nothing here is held open while a handler talks to Azure.
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use std::time::Duration;
+use uuid::Uuid;
+
+use super::model::{Enqueued, ErrorRecord, Job, JobEvent, JobFilter, NewJob, WaitRecord};
+use super::state::JobState;
+
+/// The NOTIFY channel that wakes dispatchers (payload unused).
+pub const WAKE_CHANNEL: &str = "acr_attach_jobs";
+/// The NOTIFY channel that tells the replica running a job that it was cancelled (payload: job id).
+pub const CANCEL_CHANNEL: &str = "acr_attach_cancel";
+
+// The state lists below are written out in each statement (sqlx only takes static SQL):
+// pending = ('queued', 'waiting', 'retrying'); unfinished = pending + 'running'.
+
+/// How a running job ends its attempt (other than success, which is batched).
+#[derive(Debug, Clone)]
+pub enum Finish {
+    Retry {
+        run_at: DateTime<Utc>,
+        error: ErrorRecord,
+        checkpoint: Option<Value>,
+    },
+    Snooze {
+        run_at: DateTime<Utc>,
+        condition: String,
+        message: String,
+        error: Option<ErrorRecord>,
+        checkpoint: Option<Value>,
+    },
+    Fail {
+        error: ErrorRecord,
+        consumed_attempt: bool,
+    },
+    Cancelled,
+    HandBack,
+}
+
+/// Result of a cancel request.
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// A pending job: cancelled at once.
+    Cancelled(Job),
+    /// A running job: its worker is told and ends it as cancelled.
+    Requested(Job),
+    /// Already succeeded, failed or cancelled; nothing changed.
+    AlreadyFinished(Job),
+}
+
+#[derive(Clone)]
+pub struct JobStore {
+    pool: PgPool,
+}
+
+impl JobStore {
+    pub fn new(pool: PgPool) -> Self {
+        JobStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Enqueue inside the caller's transaction (so an API can store its idempotency record in
+    /// the same commit). The NOTIFY is delivered when that transaction commits.
+    ///
+    /// Dedup: an identical job that is the *latest* unfinished job of its target is returned
+    /// instead of a new one. "Latest" matters: attach, detach, attach must run all three.
+    /// Enqueues of one target serialise on a transaction advisory lock, which makes 200
+    /// concurrent identical requests produce exactly one job.
+    pub async fn enqueue(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Enqueued> {
+        let dedup_key = new.dedup_key();
+        let lock_key = new.target_key.as_deref().or(dedup_key.as_deref());
+        if let Some(key) = lock_key {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7412))")
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if let Some(dk) = &dedup_key {
+            let latest: Option<Job> = match &new.target_key {
+                Some(target) => {
+                    sqlx::query_as(
+                        "SELECT * FROM job WHERE target_key = $1 AND state IN ('queued', 'running', 'waiting', 'retrying') \
+                         ORDER BY seq DESC LIMIT 1"
+                    )
+                    .bind(target)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                }
+                None => {
+                    sqlx::query_as(
+                        "SELECT * FROM job WHERE dedup_key = $1 AND state IN ('queued', 'running', 'waiting', 'retrying') \
+                         ORDER BY seq DESC LIMIT 1"
+                    )
+                    .bind(dk)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                }
+            };
+            if let Some(job) = latest.filter(|j| j.dedup_key.as_deref() == Some(dk.as_str())) {
+                return Ok(Enqueued { job, deduplicated: true });
+            }
+        }
+        let job: Job = sqlx::query_as(
+            "WITH ins AS ( \
+               INSERT INTO job (id, kind, target_key, dedup_key, args, run_at, max_attempts, deadline_at) \
+               VALUES ($1, $2, $3, $4, $5, coalesce($6, now()), $7, now() + make_interval(secs => $8)) \
+               RETURNING *), \
+             ev AS (INSERT INTO job_event (job_id, type, attempt) SELECT id, 'enqueued', 0 FROM ins) \
+             SELECT * FROM ins",
+        )
+        .bind(Uuid::new_v4())
+        .bind(&new.kind)
+        .bind(&new.target_key)
+        .bind(&dedup_key)
+        .bind(&new.args)
+        .bind(new.run_at)
+        .bind(new.max_attempts)
+        .bind(new.deadline.as_secs_f64())
+        .fetch_one(&mut *conn)
+        .await?;
+        if job.run_at <= Utc::now() || new.run_at.is_none() {
+            notify(&mut *conn, WAKE_CHANNEL, "").await?;
+        }
+        Ok(Enqueued { job, deduplicated: false })
+    }
+
+    /// Convenience: enqueue in a transaction of its own.
+    pub async fn enqueue_one(&self, new: &NewJob) -> sqlx::Result<Enqueued> {
+        let mut tx = self.pool.begin().await?;
+        let e = self.enqueue(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    /// Bulk insert without dedup (benchmarks, batch imports): one statement, one NOTIFY.
+    pub async fn enqueue_many(&self, jobs: &[NewJob]) -> sqlx::Result<u64> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "WITH ins AS (INSERT INTO job (id, kind, target_key, args, run_at, max_attempts, deadline_at) ",
+        );
+        qb.push_values(jobs, |mut b, j| {
+            b.push_bind(Uuid::new_v4())
+                .push_bind(&j.kind)
+                .push_bind(&j.target_key)
+                .push_bind(&j.args)
+                .push("coalesce(")
+                .push_bind_unseparated(j.run_at)
+                .push_unseparated(", now())")
+                .push_bind(j.max_attempts)
+                .push("now() + make_interval(secs => ")
+                .push_bind_unseparated(j.deadline.as_secs_f64())
+                .push_unseparated(")");
+        });
+        qb.push(
+            " RETURNING id) INSERT INTO job_event (job_id, type, attempt) SELECT id, 'enqueued', 0 FROM ins",
+        );
+        let n = qb.build().execute(&mut *tx).await?.rows_affected();
+        notify(&mut tx, WAKE_CHANNEL, "").await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
+        sqlx::query_as("SELECT * FROM job WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Newest first; `before_seq` continues a previous page.
+    pub async fn list(&self, f: &JobFilter) -> sqlx::Result<Vec<Job>> {
+        sqlx::query_as(
+            "SELECT * FROM job \
+             WHERE ($1::text IS NULL OR kind = $1) AND ($2::job_state IS NULL OR state = $2) \
+               AND ($3::text IS NULL OR target_key = $3) AND ($4::bigint IS NULL OR seq < $4) \
+             ORDER BY seq DESC LIMIT $5",
+        )
+        .bind(&f.kind)
+        .bind(f.state)
+        .bind(&f.target_key)
+        .bind(f.before_seq)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn events(&self, id: Uuid) -> sqlx::Result<Vec<JobEvent>> {
+        sqlx::query_as("SELECT * FROM job_event WHERE job_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The most recent errors of a job, newest last.
+    pub async fn errors(&self, id: Uuid, limit: i64) -> sqlx::Result<Vec<ErrorRecord>> {
+        let rows: Vec<(sqlx::types::Json<ErrorRecord>,)> = sqlx::query_as(
+            "SELECT data->'error' FROM (SELECT id, data FROM job_event \
+               WHERE job_id = $1 AND data ? 'error' ORDER BY id DESC LIMIT $2) e ORDER BY id",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0.0).collect())
+    }
+
+    /// Pending → cancelled now; running → flagged, and its replica is told through NOTIFY.
+    pub async fn cancel(&self, id: Uuid) -> sqlx::Result<Option<CancelOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(job): Option<Job> = sqlx::query_as("SELECT * FROM job WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let outcome = match job.state {
+            s if s.is_terminal() => CancelOutcome::AlreadyFinished(job),
+            JobState::Running => {
+                let job: Job = sqlx::query_as(
+                    "UPDATE job SET cancel_requested_at = coalesce(cancel_requested_at, now()), \
+                       updated_at = now() WHERE id = $1 RETURNING *",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                event(&mut tx, id, "cancel_requested", job.attempts + 1, None).await?;
+                notify(&mut tx, CANCEL_CHANNEL, &id.to_string()).await?;
+                CancelOutcome::Requested(job)
+            }
+            _ => {
+                let job: Job = sqlx::query_as(
+                    "UPDATE job SET state = 'cancelled', cancel_requested_at = now(), finalized_at = now(), \
+                       updated_at = now() WHERE id = $1 RETURNING *",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                event(&mut tx, id, "cancelled", job.attempts, None).await?;
+                // A cancelled job may have been blocking later jobs of its target.
+                notify(&mut tx, WAKE_CHANNEL, "").await?;
+                CancelOutcome::Cancelled(job)
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(outcome))
+    }
+
+    /// Claim up to `limit` due jobs: one statement, a MATERIALIZED CTE with SKIP LOCKED (an
+    /// `IN (subquery)` can lock more rows than LIMIT). A job is eligible only when no older
+    /// unfinished job of its target exists, so one target runs one job at a time, in order.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        kinds: &[String],
+    ) -> sqlx::Result<Vec<Job>> {
+        let result = sqlx::query_as(
+            "WITH c AS MATERIALIZED ( \
+               SELECT j.id FROM job j \
+               WHERE j.state IN ('queued', 'waiting', 'retrying') AND j.run_at <= now() AND j.kind = ANY($4) \
+                 AND (j.target_key IS NULL OR NOT EXISTS ( \
+                       SELECT 1 FROM job e WHERE e.target_key = j.target_key \
+                         AND e.state IN ('queued', 'running', 'waiting', 'retrying') AND e.seq < j.seq)) \
+               ORDER BY j.run_at, j.seq \
+               LIMIT $1 \
+               FOR NO KEY UPDATE OF j SKIP LOCKED), \
+             claimed AS ( \
+               UPDATE job SET state = 'running', lease_epoch = lease_epoch + 1, locked_by = $2, \
+                 lease_until = now() + make_interval(secs => $3), \
+                 started_at = coalesce(started_at, now()), updated_at = now() \
+               FROM c WHERE job.id = c.id RETURNING job.*), \
+             ev AS (INSERT INTO job_event (job_id, type, attempt, data) \
+               SELECT id, 'started', attempts + 1, jsonb_build_object('worker', $2::text, 'leaseEpoch', lease_epoch) \
+               FROM claimed) \
+             SELECT * FROM claimed ORDER BY run_at, seq"
+        )
+        .bind(limit as i64)
+        .bind(worker)
+        .bind(lease.as_secs_f64())
+        .bind(kinds)
+        .fetch_all(&self.pool)
+        .await;
+        match result {
+            // The unique "one running job per target" index fired: a race the FIFO predicate
+            // should prevent. Treat as an empty fetch; the next one sorts it out.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// Renew the leases this replica holds. Returns, for each lease still held, whether a
+    /// cancel was requested; a job missing from the answer has lost its lease.
+    pub async fn heartbeat(
+        &self,
+        leases: &[(Uuid, i32)],
+        lease: Duration,
+    ) -> sqlx::Result<Vec<(Uuid, bool)>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, epochs): (Vec<Uuid>, Vec<i32>) = leases.iter().copied().unzip();
+        sqlx::query_as(
+            "UPDATE job SET lease_until = now() + make_interval(secs => $3) \
+             FROM unnest($1::uuid[], $2::int[]) AS l(id, epoch) \
+             WHERE job.id = l.id AND job.lease_epoch = l.epoch AND job.state = 'running' \
+             RETURNING job.id, job.cancel_requested_at IS NOT NULL",
+        )
+        .bind(&ids)
+        .bind(&epochs)
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Fenced success of many jobs in one statement. Returns the ids whose completion was
+    /// accepted (a worker that lost its lease gets nothing back) and whether a job of one of
+    /// their targets is now waiting.
+    pub async fn succeed_many(
+        &self,
+        done: &[(Uuid, i32, Value)],
+    ) -> sqlx::Result<(Vec<Uuid>, bool)> {
+        if done.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let ids: Vec<Uuid> = done.iter().map(|d| d.0).collect();
+        let epochs: Vec<i32> = done.iter().map(|d| d.1).collect();
+        let results: Vec<Value> = done.iter().map(|d| d.2.clone()).collect();
+        let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+            "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS t(id, epoch, result)), \
+             done AS ( \
+               UPDATE job SET state = 'succeeded', result = input.result, finalized_at = now(), \
+                 lease_until = NULL, locked_by = NULL, wait = NULL, updated_at = now() \
+               FROM input WHERE job.id = input.id AND job.lease_epoch = input.epoch AND job.state = 'running' \
+               RETURNING job.id, job.attempts, job.target_key), \
+             ev AS (INSERT INTO job_event (job_id, type, attempt) SELECT id, 'succeeded', attempts + 1 FROM done) \
+             SELECT id, target_key FROM done",
+        )
+        .bind(&ids)
+        .bind(&epochs)
+        .bind(&results)
+        .fetch_all(&self.pool)
+        .await?;
+        let targets: Vec<String> = rows.iter().filter_map(|r| r.1.clone()).collect();
+        let successors = !targets.is_empty() && self.wake_successors(&targets).await?;
+        Ok((rows.into_iter().map(|r| r.0).collect(), successors))
+    }
+
+    /// Another replica may hold the next job of a target that just finished: wake it.
+    async fn wake_successors(&self, targets: &[String]) -> sqlx::Result<bool> {
+        let woke: Option<(i32,)> = sqlx::query_as(
+            "SELECT 1 FROM (SELECT pg_notify('acr_attach_jobs', '') FROM job \
+               WHERE target_key = ANY($1) AND state IN ('queued', 'waiting', 'retrying') LIMIT 1) n"
+        )
+        .bind(targets)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(woke.is_some())
+    }
+
+    /// Every non-success end of an attempt, fenced by the lease epoch. Returns false when the
+    /// worker no longer holds the lease (its result is dropped).
+    pub async fn finish(&self, id: Uuid, epoch: i32, how: &Finish) -> sqlx::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(i32, Option<String>)> = match how {
+            Finish::Retry { run_at, error, checkpoint } => {
+                sqlx::query_as(
+                    "UPDATE job SET state = 'retrying', attempts = attempts + 1, run_at = $3, \
+                       last_error = $4, checkpoint = coalesce($5, checkpoint), wait = NULL, \
+                       lease_until = NULL, locked_by = NULL, updated_at = now() \
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts, target_key",
+                )
+                .bind(id)
+                .bind(epoch)
+                .bind(run_at)
+                .bind(sqlx::types::Json(error))
+                .bind(checkpoint)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            Finish::Snooze { run_at, condition, message, error, checkpoint } => {
+                sqlx::query_as(
+                    "UPDATE job SET state = 'waiting', snoozes = snoozes + 1, run_at = $3, \
+                       checkpoint = coalesce($4, checkpoint), last_error = coalesce($5, last_error), \
+                       wait = jsonb_build_object('condition', $6::text, 'message', $7::text, 'nextCheckAt', $3, \
+                         'since', CASE WHEN wait->>'condition' = $6 THEN wait->'since' ELSE to_jsonb(now()) END), \
+                       lease_until = NULL, locked_by = NULL, updated_at = now() \
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key",
+                )
+                .bind(id)
+                .bind(epoch)
+                .bind(run_at)
+                .bind(checkpoint)
+                .bind(error.as_ref().map(sqlx::types::Json))
+                .bind(condition)
+                .bind(message)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            Finish::Fail { error, consumed_attempt } => {
+                sqlx::query_as(
+                    "UPDATE job SET state = 'failed', attempts = attempts + $3, last_error = $4, wait = NULL, \
+                       finalized_at = now(), lease_until = NULL, locked_by = NULL, updated_at = now() \
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts, target_key",
+                )
+                .bind(id)
+                .bind(epoch)
+                .bind(i32::from(*consumed_attempt))
+                .bind(sqlx::types::Json(error))
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            Finish::Cancelled => {
+                sqlx::query_as(
+                    "UPDATE job SET state = 'cancelled', wait = NULL, finalized_at = now(), \
+                       lease_until = NULL, locked_by = NULL, updated_at = now() \
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key",
+                )
+                .bind(id)
+                .bind(epoch)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            Finish::HandBack => {
+                sqlx::query_as(
+                    "UPDATE job SET state = 'queued', run_at = now(), lease_until = NULL, locked_by = NULL, \
+                       updated_at = now() \
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key",
+                )
+                .bind(id)
+                .bind(epoch)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        let Some((attempt, target)) = row else {
+            return Ok(false);
+        };
+        let (kind, data) = finish_event(how);
+        event(&mut tx, id, kind, attempt, data).await?;
+        if target.is_some() || matches!(how, Finish::HandBack) {
+            notify(&mut tx, WAKE_CHANNEL, "").await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Save a step's checkpoint so a restart resumes there (fenced).
+    pub async fn save_checkpoint(&self, id: Uuid, epoch: i32, checkpoint: &Value) -> sqlx::Result<bool> {
+        let r = sqlx::query(
+            "UPDATE job SET checkpoint = $3, updated_at = now() \
+             WHERE id = $1 AND lease_epoch = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(epoch)
+        .bind(checkpoint)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A handler's own note in the timeline (a step done, a remote call made), fenced.
+    pub async fn record(&self, id: Uuid, epoch: i32, kind: &str, data: Value) -> sqlx::Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO job_event (job_id, type, attempt, data) \
+             SELECT id, $3, attempts + 1, $4 FROM job WHERE id = $1 AND lease_epoch = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(epoch)
+        .bind(kind)
+        .bind(data)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Jobs whose worker stopped heartbeating go back to `retrying` (an attempt is consumed:
+    /// a job that kills its worker must not loop forever), or end `failed`/`cancelled`.
+    /// Safe on every replica at once (SKIP LOCKED); no leader needed.
+    pub async fn rescue_expired(&self, limit: i64, base: Duration, cap: Duration) -> sqlx::Result<Vec<Uuid>> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "WITH s AS (SELECT id FROM job WHERE state = 'running' AND lease_until < now() \
+                        ORDER BY lease_until LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED), \
+             r AS ( \
+               UPDATE job SET \
+                 state = (CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
+                               WHEN attempts + 1 >= max_attempts OR now() >= deadline_at THEN 'failed' \
+                               ELSE 'retrying' END)::job_state, \
+                 finalized_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempts + 1 >= max_attempts \
+                                       OR now() >= deadline_at THEN now() END, \
+                 attempts = attempts + 1, \
+                 run_at = now() + make_interval(secs => least($3, $2 * power(2, attempts)) * (0.8 + random() * 0.4)), \
+                 last_error = jsonb_build_object('code', 'WorkerLost', 'class', 'transient', \
+                   'message', 'the worker ' || coalesce(locked_by, '?') || ' stopped renewing its lease', \
+                   'attempt', attempts + 1, 'at', now()), \
+                 lease_until = NULL, locked_by = NULL, updated_at = now() \
+               FROM s WHERE job.id = s.id \
+               RETURNING job.id, job.attempts, job.state, job.last_error), \
+             ev AS (INSERT INTO job_event (job_id, type, attempt, data) \
+               SELECT id, 'rescued', attempts, jsonb_build_object('newState', state, 'error', last_error) FROM r) \
+             SELECT id FROM r",
+        )
+        .bind(limit)
+        .bind(base.as_secs_f64())
+        .bind(cap.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        if !rows.is_empty() {
+            notify_pool(&self.pool, WAKE_CHANNEL).await?;
+        }
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Delete finished jobs older than their retention, `batch` rows per statement so vacuum
+    /// and other writers are never starved. Returns how many were deleted.
+    pub async fn prune(&self, keep_done: Duration, keep_failed: Duration, batch: i64) -> sqlx::Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(
+                "WITH d AS (SELECT id FROM job WHERE finalized_at IS NOT NULL AND ( \
+                     (state = 'failed' AND finalized_at < now() - make_interval(secs => $2)) OR \
+                     (state <> 'failed' AND finalized_at < now() - make_interval(secs => $1))) \
+                   ORDER BY finalized_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 DELETE FROM job USING d WHERE job.id = d.id",
+            )
+            .bind(keep_done.as_secs_f64())
+            .bind(keep_failed.as_secs_f64())
+            .bind(batch)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += n;
+            if (n as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// When the next not-yet-due pending job becomes due (for the dispatcher's timer).
+    pub async fn next_due(&self) -> sqlx::Result<Option<DateTime<Utc>>> {
+        let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+            "SELECT run_at FROM job WHERE state IN ('queued', 'waiting', 'retrying') AND run_at > now() ORDER BY run_at LIMIT 1"
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Jobs per state (for metrics).
+    pub async fn depth_by_state(&self) -> sqlx::Result<Vec<(JobState, i64)>> {
+        sqlx::query_as("SELECT state, count(*) FROM job GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Jobs waiting, grouped by the condition they wait for (for metrics).
+    pub async fn waiting_by_condition(&self) -> sqlx::Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT coalesce(wait->>'condition', 'unknown'), count(*) FROM job WHERE state = 'waiting' GROUP BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+}
+
+fn finish_event(how: &Finish) -> (&'static str, Option<Value>) {
+    match how {
+        Finish::Retry { run_at, error, .. } => (
+            "retry_scheduled",
+            Some(json!({ "error": error, "nextAttemptAt": run_at })),
+        ),
+        Finish::Snooze { run_at, condition, message, error, .. } => (
+            "waiting",
+            Some(match error {
+                Some(e) => json!({ "condition": condition, "message": message, "nextCheckAt": run_at, "error": e }),
+                None => json!({ "condition": condition, "message": message, "nextCheckAt": run_at }),
+            }),
+        ),
+        Finish::Fail { error, .. } => ("failed", Some(json!({ "error": error }))),
+        Finish::Cancelled => ("cancelled", None),
+        Finish::HandBack => ("handed_back", None),
+    }
+}
+
+async fn event(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: &str,
+    attempt: i32,
+    data: Option<Value>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO job_event (job_id, type, attempt, data) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(kind)
+        .bind(attempt)
+        .bind(data)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn notify(conn: &mut PgConnection, channel: &str, payload: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn notify_pool(pool: &PgPool, channel: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(pool).await?;
+    Ok(())
+}
+
+impl WaitRecord {
+    /// How long the job has been waiting for its current condition.
+    pub fn waited(&self) -> chrono::Duration {
+        Utc::now() - self.since
+    }
+}
