@@ -17,6 +17,13 @@ pub const CANCEL_CHANNEL: &str = "acr_attach_cancel";
 // The state lists below are written out in each statement (sqlx only takes static SQL):
 // pending = ('queued', 'waiting', 'retrying'); unfinished = pending + 'running'.
 
+#[derive(sqlx::FromRow)]
+struct EnqueueRow {
+    #[sqlx(flatten)]
+    job: Job,
+    deduplicated: bool,
+}
+
 /// How a running job ends its attempt (other than success, which is batched).
 #[derive(Debug, Clone)]
 pub enum Finish {
@@ -81,53 +88,38 @@ impl JobStore {
                 .execute(&mut *conn)
                 .await?;
         }
-        if let Some(dk) = &dedup_key {
-            let latest: Option<Job> = match &new.target_key {
-                Some(target) => {
-                    sqlx::query_as(
-                        "SELECT * FROM job WHERE target_key = $1 AND state IN ('queued', 'running', 'waiting', 'retrying') \
-                         ORDER BY seq DESC LIMIT 1"
-                    )
-                    .bind(target)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                }
-                None => {
-                    sqlx::query_as(
-                        "SELECT * FROM job WHERE dedup_key = $1 AND state IN ('queued', 'running', 'waiting', 'retrying') \
-                         ORDER BY seq DESC LIMIT 1"
-                    )
-                    .bind(dk)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                }
-            };
-            if let Some(job) = latest.filter(|j| j.dedup_key.as_deref() == Some(dk.as_str())) {
-                return Ok(Enqueued { job, deduplicated: true });
-            }
-        }
-        let job: Job = sqlx::query_as(
-            "WITH ins AS ( \
+        // One statement after the lock (its snapshot sees every enqueue that held the lock
+        // before): find the latest unfinished job of the target (or of the dedup key), insert
+        // unless it is identical, record the event, and NOTIFY (delivered at commit).
+        let row: EnqueueRow = sqlx::query_as(
+            "WITH latest AS ( \
+               SELECT id, dedup_key FROM job \
+               WHERE state IN ('queued', 'running', 'waiting', 'retrying') AND $5::text IS NOT NULL \
+                 AND (CASE WHEN $3::text IS NULL THEN dedup_key = $5 AND target_key IS NULL ELSE target_key = $3 END) \
+               ORDER BY seq DESC LIMIT 1), \
+             dup AS (SELECT id FROM latest WHERE dedup_key = $5), \
+             ins AS ( \
                INSERT INTO job (id, kind, target_key, dedup_key, args, run_at, max_attempts, deadline_at) \
-               VALUES ($1, $2, $3, $4, $5, coalesce($6, now()), $7, now() + make_interval(secs => $8)) \
+               SELECT $1, $2, $3, $5, $4, coalesce($6, now()), $7, now() + make_interval(secs => $8) \
+               WHERE NOT EXISTS (SELECT 1 FROM dup) \
                RETURNING *), \
-             ev AS (INSERT INTO job_event (job_id, type, attempt) SELECT id, 'enqueued', 0 FROM ins) \
-             SELECT * FROM ins",
+             ev AS (INSERT INTO job_event (job_id, type, attempt) SELECT id, 'enqueued', 0 FROM ins), \
+             woke AS (SELECT count(pg_notify('acr_attach_jobs', '')) AS n FROM ins) \
+             SELECT ins.*, false AS deduplicated FROM ins, woke \
+             UNION ALL \
+             SELECT job.*, true FROM job JOIN dup ON job.id = dup.id",
         )
         .bind(Uuid::new_v4())
         .bind(&new.kind)
         .bind(&new.target_key)
-        .bind(&dedup_key)
         .bind(&new.args)
+        .bind(&dedup_key)
         .bind(new.run_at)
         .bind(new.max_attempts)
         .bind(new.deadline.as_secs_f64())
         .fetch_one(&mut *conn)
         .await?;
-        if job.run_at <= Utc::now() || new.run_at.is_none() {
-            notify(&mut *conn, WAKE_CHANNEL, "").await?;
-        }
-        Ok(Enqueued { job, deduplicated: false })
+        Ok(Enqueued { job: row.job, deduplicated: row.deduplicated })
     }
 
     /// Convenience: enqueue in a transaction of its own.
@@ -526,21 +518,22 @@ impl JobStore {
     pub async fn prune(&self, keep_done: Duration, keep_failed: Duration, batch: i64) -> sqlx::Result<u64> {
         let mut total = 0;
         loop {
-            let n = sqlx::query(
+            let n: i64 = sqlx::query_scalar(
                 "WITH d AS (SELECT id FROM job WHERE finalized_at IS NOT NULL AND ( \
                      (state = 'failed' AND finalized_at < now() - make_interval(secs => $2)) OR \
                      (state <> 'failed' AND finalized_at < now() - make_interval(secs => $1))) \
-                   ORDER BY finalized_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 DELETE FROM job USING d WHERE job.id = d.id",
+                   ORDER BY finalized_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+                 gone AS (DELETE FROM job USING d WHERE job.id = d.id RETURNING job.id), \
+                 ev AS (DELETE FROM job_event WHERE job_id IN (SELECT id FROM gone)) \
+                 SELECT count(*) FROM gone",
             )
             .bind(keep_done.as_secs_f64())
             .bind(keep_failed.as_secs_f64())
             .bind(batch)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            total += n;
-            if (n as i64) < batch {
+            .fetch_one(&self.pool)
+            .await?;
+            total += n as u64;
+            if n < batch {
                 return Ok(total);
             }
         }
