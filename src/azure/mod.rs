@@ -1,1 +1,15 @@
-//! Typed ARM and Microsoft Graph client (to be written).
+//! Typed ARM and Microsoft Graph client (in progress).
+#![allow(dead_code)] // crate-internal helpers are used by the client, which lands in a later commit
+
+pub mod cloud;
+pub mod error;
+pub mod ids;
+
+pub use cloud::{Cloud, CloudName};
+pub use error::{
+    AuthorizationDenied, AzureError, AzureErrorInfo, ErrorClass, ErrorDetail, ErrorKind,
+};
+pub use ids::{
+    ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,
+    UserAssignedIdentityId,
+};
