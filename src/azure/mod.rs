@@ -2,10 +2,17 @@
 #![allow(dead_code)] // crate-internal helpers are used by the client, which lands in a later commit
 
 pub mod cloud;
+pub mod config;
+pub mod credential;
 pub mod error;
 pub mod ids;
 
 pub use cloud::{Cloud, CloudName};
+pub use config::{
+    ApiVersions, AzureConfig, AzureSettings, ConfigError, CredentialKind, CredentialSettings,
+    SecretString,
+};
+pub use credential::build_credential;
 pub use error::{
     AuthorizationDenied, AzureError, AzureErrorInfo, ErrorClass, ErrorDetail, ErrorKind,
 };
