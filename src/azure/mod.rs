@@ -6,6 +6,8 @@ pub mod config;
 pub mod credential;
 pub mod error;
 pub mod ids;
+pub mod models;
+pub mod roles;
 
 pub use cloud::{Cloud, CloudName};
 pub use config::{
@@ -19,4 +21,14 @@ pub use error::{
 pub use ids::{
     ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,
     UserAssignedIdentityId,
+};
+pub use models::{
+    Deleted, DirectoryObject, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission,
+    PrincipalType, Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate,
+    RoleAssignmentFilter, RoleAssignmentMode, RoleDefinition, ServicePrincipal,
+    UserAssignedIdentity,
+};
+pub use roles::{
+    ACR_PULL, ASSIGNMENT_NAMESPACE, CONTAINER_REGISTRY_REPOSITORY_READER, assignment_name, permits,
+    pull_role_for, role_definition_id,
 };
