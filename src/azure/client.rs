@@ -9,7 +9,8 @@ use super::cloud::Cloud;
 use super::config::{ApiVersions, AzureSettings, ConfigError};
 use super::context::{CallContext, CallRecord};
 use super::error::{
-    AzureError, AzureErrorInfo, ErrorKind, parse_error_body, parse_retry_after, truncate,
+    AzureError, AzureErrorInfo, ErrorKind, error_chain, parse_error_body, parse_retry_after,
+    truncate,
 };
 use super::ids::SubscriptionId;
 use azure_core::credentials::TokenCredential;
@@ -165,20 +166,6 @@ pub(super) fn encode_query_value(v: &str) -> String {
         }
     }
     out
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Upper bound on pages followed by one list call (defends against a looping nextLink).
@@ -394,21 +381,20 @@ impl AzureClient {
                 } else {
                     ErrorKind::Transport
                 };
-                record.error_code = Some(
-                    if kind == ErrorKind::Timeout {
-                        "timeout"
-                    } else {
-                        "transport"
-                    }
-                    .into(),
-                );
+                let chain = error_chain(&e);
+                let code = if super::error::is_certificate_error(&chain) {
+                    super::error::TLS_CERTIFICATE
+                } else if kind == ErrorKind::Timeout {
+                    "timeout"
+                } else {
+                    "transport"
+                };
+                record.error_code = Some(code.into());
                 tracing::debug!(operation = req.operation, method = %req.method, %path, correlation_id = %ctx.correlation_id, duration_ms, error = %e, "azure call failed without response");
                 ctx.push(record);
-                Err(with_ids(AzureError::new(
-                    req.operation,
-                    kind,
-                    error_chain(&e),
-                )))
+                let mut err = AzureError::new(req.operation, kind, chain);
+                err.code = Some(code.into());
+                Err(with_ids(err))
             }
             Ok((status, headers, body)) => {
                 record.status = Some(status);

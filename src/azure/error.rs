@@ -167,6 +167,14 @@ impl fmt::Display for AzureErrorInfo {
 
 impl std::error::Error for AzureError {}
 
+/// `code` given to transport/token errors caused by a rejected TLS certificate.
+pub const TLS_CERTIFICATE: &str = "tls_certificate";
+
+/// True if an error chain's text shows rustls rejecting the peer certificate.
+pub(crate) fn is_certificate_error(chain: &str) -> bool {
+    chain.contains("invalid peer certificate")
+}
+
 fn code_is(code: &Option<String>, candidates: &[&str]) -> bool {
     code.as_deref()
         .is_some_and(|c| candidates.iter().any(|k| c.eq_ignore_ascii_case(k)))
@@ -197,6 +205,11 @@ impl AzureErrorInfo {
     /// Classifies the error (see [`ErrorClass`]).
     pub fn class(&self) -> ErrorClass {
         use ErrorClass::*;
+        // An untrusted or invalid server certificate is configuration (missing --ca-bundle,
+        // wrong endpoint), not something a retry fixes.
+        if code_is(&self.code, &[TLS_CERTIFICATE]) {
+            return Permanent;
+        }
         match self.kind {
             ErrorKind::Transport | ErrorKind::Timeout => return Transient,
             ErrorKind::Refused | ErrorKind::Decode => return Permanent,
@@ -409,6 +422,21 @@ pub(crate) fn parse_error_body(body: &[u8]) -> ParsedBody {
     fallback()
 }
 
+/// `err: source: source...`, skipping sources whose text is already included.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !m.is_empty() && !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -461,13 +489,19 @@ pub(crate) fn from_token_error(
         current = e.source();
     }
     let parsed = parsed.unwrap_or_default();
-    let mut message = format!("acquiring a token for {scope}: {err}");
+    let chain = error_chain(err);
+    let certificate = is_certificate_error(&chain);
+    let mut message = format!("acquiring a token for {scope}: {chain}");
     if !parsed.message.is_empty() && !message.contains(&parsed.message) {
         message.push_str(&format!(" ({})", parsed.message));
     }
-    let code = parsed
-        .code
-        .or_else(|| (status.is_none() && transport).then(|| "transport".to_string()));
+    let code = parsed.code.or_else(|| {
+        if certificate {
+            Some(TLS_CERTIFICATE.to_string())
+        } else {
+            (status.is_none() && transport).then(|| "transport".to_string())
+        }
+    });
     let mut e = AzureError::new(operation, ErrorKind::Token, truncate(&message, 2000));
     e.status = status;
     e.code = code;
@@ -588,6 +622,15 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::Permanent);
         let t = AzureError::new("get_registry", ErrorKind::Timeout, "token timeout");
         assert_eq!(t.class(), ErrorClass::Transient);
+        e.code = Some(TLS_CERTIFICATE.into());
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        let mut tls = AzureError::new(
+            "op",
+            ErrorKind::Transport,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        tls.code = Some(TLS_CERTIFICATE.into());
+        assert_eq!(tls.class(), ErrorClass::Permanent);
     }
 
     #[test]

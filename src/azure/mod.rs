@@ -31,6 +31,9 @@ pub mod ids;
 pub mod models;
 pub mod roles;
 
+#[cfg(test)]
+mod testserver;
+
 pub use arm::registry_by_name_query;
 pub use client::{AzureClient, build_http_client};
 pub use cloud::{Cloud, CloudName};
