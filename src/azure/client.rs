@@ -55,8 +55,8 @@ pub fn build_http_client(settings: &AzureSettings) -> Result<reqwest::Client, Co
         .timeout(settings.request_timeout)
         .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("acr-attach/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = &settings.extra_roots_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
+    if let Some(bundle) = &settings.ca_bundle {
+        let certs = reqwest::Certificate::from_pem_bundle(&bundle.pem)
             .map_err(|e| ConfigError(format!("--ca-bundle: {e}")))?;
         b = b.tls_certs_merge(certs);
     }

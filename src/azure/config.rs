@@ -319,6 +319,28 @@ impl Default for ApiVersions {
     }
 }
 
+/// Extra trusted roots from `--ca-bundle`, already checked to parse.
+#[derive(Clone)]
+pub struct CaBundle {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// PEM contents.
+    pub pem: Arc<Vec<u8>>,
+    /// Number of certificates in it.
+    pub certificates: usize,
+}
+
+impl fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} certificates)",
+            self.path.display(),
+            self.certificates
+        )
+    }
+}
+
 /// Validated Azure settings, ready to build an [`super::AzureClient`].
 #[derive(Debug, Clone)]
 pub struct AzureSettings {
@@ -326,8 +348,8 @@ pub struct AzureSettings {
     pub cloud: Cloud,
     /// Which credential to use.
     pub credential: CredentialSettings,
-    /// Extra trusted roots (PEM bundle contents), already checked to parse.
-    pub extra_roots_pem: Option<Arc<Vec<u8>>>,
+    /// Extra trusted roots, in addition to the system roots.
+    pub ca_bundle: Option<CaBundle>,
     /// Subscriptions searched for bare registry names.
     pub subscriptions: Vec<SubscriptionId>,
     /// api-versions.
@@ -401,7 +423,7 @@ impl AzureConfig {
         let cloud = self.resolve_cloud()?;
         let credential = self.resolve_credential()?;
 
-        let extra_roots_pem = match &self.ca_bundle {
+        let ca_bundle = match &self.ca_bundle {
             None => None,
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|e| {
@@ -422,7 +444,11 @@ impl AzureConfig {
                         path.display()
                     )));
                 }
-                Some(Arc::new(pem))
+                Some(CaBundle {
+                    path: path.clone(),
+                    pem: Arc::new(pem),
+                    certificates: certs.len(),
+                })
             }
         };
 
@@ -467,7 +493,7 @@ impl AzureConfig {
         Ok(AzureSettings {
             cloud,
             credential,
-            extra_roots_pem,
+            ca_bundle,
             subscriptions,
             api_versions,
             token_timeout: self.token_timeout,

@@ -734,6 +734,21 @@ mod tests {
     }
 
     #[test]
+    fn serde_round_trip_for_job_records() {
+        let mut e = arm(429, "TooManyRequests", "slow down");
+        e.retry_after = Some(Duration::from_secs(3));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["code"], "TooManyRequests");
+        assert_eq!(json["kind"], "http");
+        let back: AzureError = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(
+            std::mem::size_of::<AzureError>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
     fn display_includes_ids() {
         let mut e = arm(429, "TooManyRequests", "slow down");
         e.request_id = Some("rid".into());

@@ -38,8 +38,8 @@ pub use arm::registry_by_name_query;
 pub use client::{AzureClient, build_http_client};
 pub use cloud::{Cloud, CloudName};
 pub use config::{
-    ApiVersions, AzureConfig, AzureSettings, ConfigError, CredentialKind, CredentialSettings,
-    SecretString,
+    ApiVersions, AzureConfig, AzureSettings, CaBundle, ConfigError, CredentialKind,
+    CredentialSettings, SecretString,
 };
 pub use context::{CallContext, CallRecord};
 pub use credential::build_credential;

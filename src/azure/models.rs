@@ -239,6 +239,13 @@ pub struct Registry {
     pub sku: Option<String>,
 }
 
+impl Registry {
+    /// The id as a typed [`super::ids::RegistryId`] (the scope for role assignments).
+    pub fn registry_id(&self) -> Result<super::ids::RegistryId, super::ids::IdError> {
+        self.id.parse()
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct WireRegistryProps {
@@ -327,6 +334,13 @@ pub struct RegistrySummary {
     pub role_assignment_mode: RoleAssignmentMode,
 }
 
+impl RegistrySummary {
+    /// The id as a typed [`super::ids::RegistryId`].
+    pub fn registry_id(&self) -> Result<super::ids::RegistryId, super::ids::IdError> {
+        self.id.parse()
+    }
+}
+
 /// Azure Resource Graph `QueryResponse`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ArgResponse {
@@ -334,9 +348,6 @@ pub(crate) struct ArgResponse {
     pub data: serde_json::Value,
     #[serde(rename = "$skipToken", default)]
     pub skip_token: Option<String>,
-    #[serde(rename = "totalRecords", default)]
-    #[allow(dead_code)]
-    pub total_records: Option<i64>,
 }
 
 // ---------------------------------------------------------------- role assignments
@@ -891,7 +902,7 @@ mod tests {
         assert_eq!(r.network_default_action.as_deref(), Some("Allow"));
         assert_eq!(r.aad_auth_as_arm_policy.as_deref(), Some("enabled"));
         assert_eq!(r.sku.as_deref(), Some("Standard"));
-        let _: super::super::ids::RegistryId = r.id.parse().unwrap();
+        assert_eq!(r.registry_id().unwrap().name(), "myRegistry");
 
         let page: ArmPage<WireRegistry> = serde_json::from_value(body(
             "containerregistry/2025-11-01/RegistryList.json",
