@@ -1,0 +1,391 @@
+//! Typed ARM operations: managed clusters, registries (incl. Resource Graph lookup by name),
+//! role assignments/definitions, caller permissions, user-assigned identities.
+//!
+//! Every URL is built from parsed ids; status handling follows the REST reference
+//! (e.g. DELETE of a role assignment: 200, 204 and 404 all mean "gone").
+
+use super::client::{AzureClient, Req, Service};
+use super::context::CallContext;
+use super::error::{AzureError, ErrorKind};
+use super::ids::{
+    ClusterId, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,
+    UserAssignedIdentityId,
+};
+use super::models::{
+    ArgResponse, Deleted, ManagedCluster, Permission, Registry, RegistrySummary, RoleAssignment,
+    RoleAssignmentCreate, RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster,
+    WireIdentity, WireRegistry, WireRoleAssignment, WireRoleDefinition,
+};
+use reqwest::Method;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Subscriptions per Resource Graph query (ARG recommends batches below ~300).
+const ARG_SUBSCRIPTION_BATCH: usize = 250;
+
+/// The exact KQL used to find registries by name (the simulator implements this subset).
+/// `name` must be a validated [`RegistryName`] (letters and digits only), so nothing can be injected.
+pub fn registry_by_name_query(name: &RegistryName) -> String {
+    format!(
+        "resources | where type =~ 'microsoft.containerregistry/registries' and name =~ '{}' | project id, name, type, subscriptionId, resourceGroup, location, loginServer = tostring(properties.loginServer), roleAssignmentMode = tostring(properties.roleAssignmentMode)",
+        name.as_str()
+    )
+}
+
+fn with(mut segments: Vec<String>, more: &[&str]) -> Vec<String> {
+    segments.extend(more.iter().map(|s| s.to_string()));
+    segments
+}
+
+impl AzureClient {
+    async fn arm(
+        &self,
+        ctx: &CallContext,
+        operation: &'static str,
+        method: Method,
+        url: url::Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<super::client::Resp, AzureError> {
+        self.send(
+            ctx,
+            Req {
+                operation,
+                service: Service::Arm,
+                method,
+                url,
+                body,
+                permission: None,
+            },
+        )
+        .await
+    }
+
+    /// `GET` a managed cluster (404 ⇒ `NotFound` error).
+    pub async fn get_managed_cluster(
+        &self,
+        ctx: &CallContext,
+        id: &ClusterId,
+    ) -> Result<ManagedCluster, AzureError> {
+        let url = self.arm_url(
+            &id.as_resource_id().segments(),
+            &self.inner.api.managed_clusters,
+            None,
+        );
+        let resp = self
+            .arm(ctx, "get_managed_cluster", Method::GET, url, None)
+            .await?;
+        match resp.status {
+            200 => Ok(resp.json::<WireCluster>()?.into()),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// `GET` a registry (404 ⇒ `NotFound` error). The returned `id` has ARM's canonical casing.
+    pub async fn get_registry(
+        &self,
+        ctx: &CallContext,
+        id: &RegistryId,
+    ) -> Result<Registry, AzureError> {
+        let url = self.arm_url(
+            &id.as_resource_id().segments(),
+            &self.inner.api.registries,
+            None,
+        );
+        let resp = self
+            .arm(ctx, "get_registry", Method::GET, url, None)
+            .await?;
+        match resp.status {
+            200 => Ok(resp.json::<WireRegistry>()?.into()),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// Every registry in a subscription (follows `nextLink`).
+    pub async fn list_registries(
+        &self,
+        ctx: &CallContext,
+        subscription: &SubscriptionId,
+    ) -> Result<Vec<Registry>, AzureError> {
+        let segments = with(
+            ResourceId::subscription_scope(*subscription).segments(),
+            &["providers", "Microsoft.ContainerRegistry", "registries"],
+        );
+        let url = self.arm_url(&segments, &self.inner.api.registries, None);
+        self.get_all_pages::<WireRegistry, Registry>(
+            ctx,
+            Service::Arm,
+            "list_registries",
+            None,
+            url,
+        )
+        .await
+    }
+
+    /// Finds registries named `name` (case-insensitive) through Azure Resource Graph, in
+    /// `subscriptions` (empty ⇒ every subscription the caller can read). Pages with
+    /// `options.$skipToken`. ARG is eventually consistent: use it to discover, then `GET`.
+    pub async fn find_registries_by_name(
+        &self,
+        ctx: &CallContext,
+        name: &RegistryName,
+        subscriptions: &[SubscriptionId],
+    ) -> Result<Vec<RegistrySummary>, AzureError> {
+        const OP: &str = "find_registries_by_name";
+        let query = registry_by_name_query(name);
+        let url = self.url(
+            Service::Arm,
+            &with(
+                Vec::new(),
+                &["providers", "Microsoft.ResourceGraph", "resources"],
+            ),
+            Some(format!(
+                "api-version={}",
+                super::client::encode_query_value(&self.inner.api.resource_graph)
+            )),
+        );
+        let batches: Vec<Vec<String>> = if subscriptions.is_empty() {
+            vec![Vec::new()]
+        } else {
+            subscriptions
+                .chunks(ARG_SUBSCRIPTION_BATCH)
+                .map(|c| c.iter().map(|s| s.to_string()).collect())
+                .collect()
+        };
+        let mut out: Vec<RegistrySummary> = Vec::new();
+        for batch in batches {
+            let mut skip_token: Option<String> = None;
+            for page in 0.. {
+                if page >= super::client::MAX_PAGES {
+                    return Err(AzureError::new(
+                        OP,
+                        ErrorKind::Refused,
+                        "too many Resource Graph pages; stopping",
+                    ));
+                }
+                let mut options = serde_json::json!({ "resultFormat": "objectArray" });
+                if let Some(t) = &skip_token {
+                    options["$skipToken"] = serde_json::Value::String(t.clone());
+                }
+                let mut body = serde_json::json!({ "query": query, "options": options });
+                if !batch.is_empty() {
+                    body["subscriptions"] = serde_json::json!(batch);
+                }
+                let resp = self
+                    .arm(ctx, OP, Method::POST, url.clone(), Some(&body))
+                    .await?;
+                if resp.status != 200 {
+                    return Err(resp.into_error());
+                }
+                let r: ArgResponse = resp.json()?;
+                let rows: Vec<RegistrySummary> = match r.data {
+                    serde_json::Value::Null => Vec::new(),
+                    data => serde_json::from_value(data).map_err(|e| {
+                        AzureError::new(
+                            OP,
+                            ErrorKind::Decode,
+                            format!("Resource Graph rows are not registries: {e}"),
+                        )
+                    })?,
+                };
+                for row in rows {
+                    if !out.iter().any(|r| r.id.eq_ignore_ascii_case(&row.id)) {
+                        out.push(row);
+                    }
+                }
+                match r.skip_token.filter(|t| !t.is_empty()) {
+                    Some(t) if Some(&t) != skip_token.as_ref() => skip_token = Some(t),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
+    /// Returns the assignment and whether it was created now (201) rather than already
+    /// present under this name (200).
+    pub async fn put_role_assignment(
+        &self,
+        ctx: &CallContext,
+        scope: &ResourceId,
+        name: Uuid,
+        assignment: &RoleAssignmentCreate,
+    ) -> Result<(RoleAssignment, bool), AzureError> {
+        let id = RoleAssignmentId::new(scope.clone(), name);
+        let url = self.arm_url(&id.segments(), &self.inner.api.role_assignments, None);
+        let body = assignment.to_body();
+        let resp = self
+            .arm(ctx, "put_role_assignment", Method::PUT, url, Some(&body))
+            .await?;
+        match resp.status {
+            200 | 201 => {
+                let created = resp.status == 201;
+                Ok((resp.json::<WireRoleAssignment>()?.into(), created))
+            }
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// `GET` a role assignment; `None` if it does not exist (404).
+    pub async fn get_role_assignment(
+        &self,
+        ctx: &CallContext,
+        id: &RoleAssignmentId,
+    ) -> Result<Option<RoleAssignment>, AzureError> {
+        let url = self.arm_url(&id.segments(), &self.inner.api.role_assignments, None);
+        let resp = self
+            .arm(ctx, "get_role_assignment", Method::GET, url, None)
+            .await?;
+        match resp.status {
+            200 => Ok(Some(resp.json::<WireRoleAssignment>()?.into())),
+            404 => Ok(None),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// `DELETE` a role assignment: 200 ⇒ `Deleted`, 204/404 ⇒ `AlreadyAbsent`.
+    pub async fn delete_role_assignment(
+        &self,
+        ctx: &CallContext,
+        id: &RoleAssignmentId,
+    ) -> Result<Deleted, AzureError> {
+        let url = self.arm_url(&id.segments(), &self.inner.api.role_assignments, None);
+        let resp = self
+            .arm(ctx, "delete_role_assignment", Method::DELETE, url, None)
+            .await?;
+        match resp.status {
+            200 | 202 => {
+                let body = if resp.body.iter().all(u8::is_ascii_whitespace) {
+                    None
+                } else {
+                    Some(Box::new(resp.json::<WireRoleAssignment>()?.into()))
+                };
+                Ok(Deleted::Deleted(body))
+            }
+            204 | 404 => Ok(Deleted::AlreadyAbsent),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// Lists role assignments at `scope` with a `$filter` (follows `nextLink`, which must stay
+    /// on the configured ARM endpoint).
+    pub async fn list_role_assignments(
+        &self,
+        ctx: &CallContext,
+        scope: &ResourceId,
+        filter: RoleAssignmentFilter,
+    ) -> Result<Vec<RoleAssignment>, AzureError> {
+        let segments = with(
+            scope.segments(),
+            &["providers", "Microsoft.Authorization", "roleAssignments"],
+        );
+        let expr = filter.expression();
+        let url = self.arm_url(&segments, &self.inner.api.role_assignments, expr.as_deref());
+        self.get_all_pages::<WireRoleAssignment, RoleAssignment>(
+            ctx,
+            Service::Arm,
+            "list_role_assignments",
+            None,
+            url,
+        )
+        .await
+    }
+
+    /// `GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{role}`.
+    pub async fn get_role_definition(
+        &self,
+        ctx: &CallContext,
+        scope: &ResourceId,
+        role: Uuid,
+    ) -> Result<RoleDefinition, AzureError> {
+        let segments = with(
+            scope.segments(),
+            &[
+                "providers",
+                "Microsoft.Authorization",
+                "roleDefinitions",
+                &role.to_string(),
+            ],
+        );
+        let url = self.arm_url(&segments, &self.inner.api.role_assignments, None);
+        let resp = self
+            .arm(ctx, "get_role_definition", Method::GET, url, None)
+            .await?;
+        match resp.status {
+            200 => Ok(resp.json::<WireRoleDefinition>()?.into()),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// The **caller's** effective permissions on `resource`
+    /// (`GET {resource}/providers/Microsoft.Authorization/permissions`). Check them with
+    /// [`super::roles::permits`].
+    pub async fn caller_permissions(
+        &self,
+        ctx: &CallContext,
+        resource: &ResourceId,
+    ) -> Result<Vec<Permission>, AzureError> {
+        let segments = with(
+            resource.segments(),
+            &["providers", "Microsoft.Authorization", "permissions"],
+        );
+        let url = self.arm_url(&segments, &self.inner.api.role_assignments, None);
+        self.get_all_pages::<Permission, Permission>(
+            ctx,
+            Service::Arm,
+            "caller_permissions",
+            None,
+            url,
+        )
+        .await
+    }
+
+    /// Creates or updates a user-assigned identity (synchronous; 200 or 201).
+    pub async fn put_user_assigned_identity(
+        &self,
+        ctx: &CallContext,
+        id: &UserAssignedIdentityId,
+        location: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<UserAssignedIdentity, AzureError> {
+        let url = self.arm_url(
+            &id.as_resource_id().segments(),
+            &self.inner.api.managed_identities,
+            None,
+        );
+        let body = serde_json::json!({ "location": location, "tags": tags });
+        let resp = self
+            .arm(
+                ctx,
+                "put_user_assigned_identity",
+                Method::PUT,
+                url,
+                Some(&body),
+            )
+            .await?;
+        match resp.status {
+            200 | 201 => Ok(resp.json::<WireIdentity>()?.into()),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// `GET` a user-assigned identity (404 ⇒ `NotFound` error).
+    pub async fn get_user_assigned_identity(
+        &self,
+        ctx: &CallContext,
+        id: &UserAssignedIdentityId,
+    ) -> Result<UserAssignedIdentity, AzureError> {
+        let url = self.arm_url(
+            &id.as_resource_id().segments(),
+            &self.inner.api.managed_identities,
+            None,
+        );
+        let resp = self
+            .arm(ctx, "get_user_assigned_identity", Method::GET, url, None)
+            .await?;
+        match resp.status {
+            200 => Ok(resp.json::<WireIdentity>()?.into()),
+            _ => Err(resp.into_error()),
+        }
+    }
+}
