@@ -13,3 +13,5 @@ pub mod db;
 pub mod telemetry;
 pub mod api;
 pub mod startup;
+pub mod attachments;
+pub mod ops;

@@ -63,7 +63,7 @@ pub struct ErrorDetail {
 }
 
 /// Who was denied what, parsed from an authorization failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct AuthorizationDenied {
     /// The action (ARM, e.g. `Microsoft.Authorization/roleAssignments/write`) or the Graph
     /// permission the operation needs (e.g. `GroupMember.ReadWrite.All`).

@@ -1,0 +1,110 @@
+//! The attachments acr-attach knows: one row per cluster/registry pair with the last verified
+//! state. Job handlers record; the API reads.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(skip)]
+    pub cluster_key: String,
+    #[serde(skip)]
+    pub registry_key: String,
+    pub cluster_id: String,
+    pub registry_id: String,
+    /// `attached` or `detached`.
+    pub state: String,
+    /// The grantee: the kubelet identity (or the cluster's service principal).
+    pub principal_id: Option<Uuid>,
+    pub role_definition_id: Option<String>,
+    pub role_name: Option<String>,
+    pub assignment_id: Option<String>,
+    /// `direct`, or `group:<object id>` for grants through an Entra group.
+    pub via: String,
+    /// When Azure last confirmed this state.
+    pub verified_at: DateTime<Utc>,
+    /// The job that verified it.
+    pub last_job_id: Uuid,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A verified state to record.
+pub struct Verified<'a> {
+    pub cluster_id: &'a str,
+    pub registry_id: &'a str,
+    pub state: &'a str,
+    pub principal_id: Option<Uuid>,
+    pub role_definition_id: Option<&'a str>,
+    pub role_name: Option<&'a str>,
+    pub assignment_id: Option<&'a str>,
+    pub via: &'a str,
+    pub job_id: Uuid,
+}
+
+#[derive(Clone)]
+pub struct AttachmentStore {
+    pool: PgPool,
+}
+
+impl AttachmentStore {
+    pub fn new(pool: PgPool) -> Self {
+        AttachmentStore { pool }
+    }
+
+    pub async fn record(&self, v: &Verified<'_>) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO attachment (cluster_key, registry_key, cluster_id, registry_id, state, principal_id, \
+               role_definition_id, role_name, assignment_id, via, verified_at, last_job_id) \
+             VALUES (lower($1), lower($2), $1, $2, $3, $4, $5, $6, $7, $8, now(), $9) \
+             ON CONFLICT (cluster_key, registry_key) DO UPDATE SET cluster_id = EXCLUDED.cluster_id, \
+               registry_id = EXCLUDED.registry_id, state = EXCLUDED.state, \
+               principal_id = coalesce(EXCLUDED.principal_id, attachment.principal_id), \
+               role_definition_id = EXCLUDED.role_definition_id, role_name = EXCLUDED.role_name, \
+               assignment_id = EXCLUDED.assignment_id, via = EXCLUDED.via, verified_at = now(), \
+               last_job_id = EXCLUDED.last_job_id, updated_at = now()",
+        )
+        .bind(v.cluster_id)
+        .bind(v.registry_id)
+        .bind(v.state)
+        .bind(v.principal_id)
+        .bind(v.role_definition_id)
+        .bind(v.role_name)
+        .bind(v.assignment_id)
+        .bind(v.via)
+        .bind(v.job_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The principal recorded for a pair (used when the cluster no longer exists).
+    pub async fn principal_of(&self, cluster_key: &str, registry_name: &str) -> sqlx::Result<Option<Uuid>> {
+        sqlx::query_scalar(
+            "SELECT principal_id FROM attachment WHERE cluster_key = $1 \
+               AND split_part(registry_key, '/', 9) = lower($2) AND principal_id IS NOT NULL LIMIT 1",
+        )
+        .bind(cluster_key)
+        .bind(registry_name)
+        .fetch_optional(&self.pool)
+        .await
+        .map(Option::flatten)
+    }
+
+    /// Filter by cluster key and/or by registry (lower-cased id, or bare name).
+    pub async fn list(&self, cluster_key: Option<&str>, registry: Option<&str>, limit: i64) -> sqlx::Result<Vec<Attachment>> {
+        sqlx::query_as(
+            "SELECT * FROM attachment \
+             WHERE ($1::text IS NULL OR cluster_key = $1) \
+               AND ($2::text IS NULL OR registry_key = $2 OR split_part(registry_key, '/', 9) = $2) \
+             ORDER BY updated_at DESC LIMIT $3",
+        )
+        .bind(cluster_key)
+        .bind(registry)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}

@@ -1,0 +1,199 @@
+//! `detach`: remove the pull grants that let the cluster's kubelet identity pull from the registry.
+//!
+//! Steps, in order (each idempotent; progress in the checkpoint):
+//! 1. grantee  – as for attach; if the cluster is gone, the principal recorded when it was attached.
+//! 2. registry – as for attach.
+//! 3. delete   – DELETE the deterministic assignment (204: it was not there), then list the
+//!    principal's assignments at the registry (`assignedTo`, which also shows group grants) and
+//!    delete every other pull-role grant made exactly at the registry scope to this principal
+//!    (e.g. one `az aks update --attach-acr` made under a random name).
+//! 4. report   – grants inherited from the resource group or subscription, and grants through
+//!    groups, are not ours to delete: they are reported in the result. Record; return.
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+use super::failures::generic;
+use super::resolve::{self, Grantee, ResolvedRegistry, Step};
+use super::waits::Waits;
+use super::{DETACH, Ops, PairArgs};
+use crate::attachments::Verified;
+use crate::azure::{
+    ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER, CallContext, Deleted, RegistryId, RoleAssignment,
+    RoleAssignmentFilter, RoleAssignmentId, assignment_name,
+};
+use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
+
+pub struct Detach(pub Arc<Ops>);
+
+const PULL_ROLES: [uuid::Uuid; 2] = [ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Progress {
+    grantee: Option<Grantee>,
+    registry: Option<ResolvedRegistry>,
+    #[serde(default)]
+    deleted: Vec<String>,
+    #[serde(default)]
+    waits: Waits,
+}
+
+impl Progress {
+    fn snapshot(&self, waits: &Waits) -> Progress {
+        Progress { waits: waits.clone(), ..self.clone() }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Kept {
+    id: String,
+    scope: String,
+    role_definition_id: String,
+    principal_id: String,
+    reason: &'static str,
+}
+
+#[async_trait]
+impl JobHandler for Detach {
+    fn kind(&self) -> &'static str {
+        DETACH
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.0.settings.retry_policy()
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
+        let args: PairArgs = ctx.args()?;
+        let mut progress: Progress = ctx.checkpoint();
+        let call = CallContext::new(ctx.id);
+        let result = self.steps(ctx, &args, &mut progress, &call).await;
+        super::record_calls(ctx, &call).await;
+        result
+    }
+}
+
+impl Detach {
+    async fn steps(&self, ctx: &JobContext, args: &PairArgs, p: &mut Progress, call: &CallContext) -> Result<Outcome, JobError> {
+        let ops = &*self.0;
+        let mut waits = std::mem::take(&mut p.waits);
+
+        let grantee = match p.grantee.clone() {
+            Some(g) => g,
+            None => {
+                let found = match resolve::grantee(ops, call, &args.cluster, &mut waits, |w| p.snapshot(w)).await {
+                    Ok(Step::Done(g)) => g,
+                    Ok(Step::Wait(outcome)) => return Ok(outcome),
+                    // The cluster was deleted: the identity we granted is still known to us.
+                    Err(e) if e.code == "ClusterNotFound" => self.recorded_grantee(args).await?.ok_or(e)?,
+                    Err(e) => return Err(e),
+                };
+                p.grantee = Some(found.clone());
+                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
+                found
+            }
+        };
+        let registry = match p.registry.clone() {
+            Some(r) => r,
+            None => {
+                let r = resolve::registry(ops, call, &args.registry, &mut waits, |w| p.snapshot(w)).await?;
+                p.registry = Some(r.clone());
+                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
+                r
+            }
+        };
+        let registry_id: RegistryId =
+            registry.id.parse().map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))?;
+        let scope = registry_id.as_resource_id().clone();
+
+        // The deterministic assignment first: a just-made grant may not be listed yet.
+        let ours = RoleAssignmentId::new(scope.clone(), assignment_name(&registry_id, &grantee.object_id, &registry.role));
+        match ops.azure.delete_role_assignment(call, &ours).await {
+            Ok(Deleted::Deleted(_)) => p.deleted.push(ours.to_string()),
+            Ok(Deleted::AlreadyAbsent) => {}
+            Err(e) => return Err(generic(e, "deleting the role assignment", &mut waits, &ops.settings, |w| p.snapshot(w))),
+        }
+        ctx.save_checkpoint(&p.snapshot(&waits)).await?;
+
+        let listed = ops
+            .azure
+            .list_role_assignments(call, &scope, RoleAssignmentFilter::AssignedTo(grantee.object_id))
+            .await
+            .map_err(|e| generic(e, "listing the principal's role assignments", &mut waits, &ops.settings, |w| p.snapshot(w)))?;
+        let is_pull = |ra: &RoleAssignment| PULL_ROLES.iter().any(|r| ra.is_role(*r));
+        let mut kept = Vec::new();
+        for ra in listed.iter().filter(|ra| is_pull(ra)) {
+            let direct = ra.is_for_principal(grantee.object_id);
+            if direct && ra.is_at_scope(&scope) {
+                if p.deleted.iter().any(|d| d.eq_ignore_ascii_case(&ra.id)) {
+                    continue;
+                }
+                let id: RoleAssignmentId = ra
+                    .id
+                    .parse()
+                    .map_err(|e| JobError::permanent("InvalidRoleAssignmentId", format!("ARM listed {e}")))?;
+                match ops.azure.delete_role_assignment(call, &id).await {
+                    Ok(Deleted::Deleted(_)) => p.deleted.push(ra.id.clone()),
+                    Ok(Deleted::AlreadyAbsent) => {}
+                    Err(e) => return Err(generic(e, "deleting the role assignment", &mut waits, &ops.settings, |w| p.snapshot(w))),
+                }
+                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
+            } else {
+                kept.push(Kept {
+                    id: ra.id.clone(),
+                    scope: ra.scope.clone(),
+                    role_definition_id: ra.role_definition_id.clone(),
+                    principal_id: ra.principal_id.clone(),
+                    reason: if !direct {
+                        "granted to a group the identity belongs to; not deleted"
+                    } else {
+                        "inherited from a parent scope (resource group, subscription or management group); not deleted"
+                    },
+                });
+            }
+        }
+
+        ops.attachments
+            .record(&Verified {
+                cluster_id: &args.cluster.to_string(),
+                registry_id: &registry.id,
+                state: "detached",
+                principal_id: Some(grantee.object_id),
+                role_definition_id: None,
+                role_name: None,
+                assignment_id: None,
+                via: "direct",
+                job_id: ctx.id,
+            })
+            .await
+            .map_err(|e| JobError::transient("DatabaseUnavailable", format!("recording the detachment failed: {e}")))?;
+
+        let message = match (p.deleted.len(), kept.len()) {
+            (0, 0) => "nothing to delete: the identity had no pull grant on this registry".to_string(),
+            (0, _) => "nothing deleted here; the identity can still pull through the grants listed in `kept`".to_string(),
+            (n, 0) => format!("deleted {n} pull grant(s); nodes may keep pulling for up to 10 minutes while Azure RBAC catches up"),
+            (n, _) => format!("deleted {n} pull grant(s), but the identity can still pull through the grants listed in `kept`"),
+        };
+        Ok(Outcome::Succeeded(json!({
+            "outcome": if p.deleted.is_empty() { "nothingToDelete" } else { "deleted" },
+            "deleted": p.deleted,
+            "kept": kept,
+            "message": message,
+            "principal": { "objectId": grantee.object_id, "source": grantee.source },
+            "registry": { "id": registry.id, "loginServer": registry.login_server },
+            "cluster": { "id": args.cluster.to_string() },
+        })))
+    }
+
+    async fn recorded_grantee(&self, args: &PairArgs) -> Result<Option<Grantee>, JobError> {
+        let principal = self
+            .0
+            .attachments
+            .principal_of(&args.cluster.lower_key(), &args.registry.name())
+            .await
+            .map_err(|e| JobError::transient("DatabaseUnavailable", e.to_string()))?;
+        Ok(principal.map(|object_id| Grantee { object_id, source: "recordedAtAttach".into(), client_id: None, resource_id: None }))
+    }
+}

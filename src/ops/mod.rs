@@ -1,0 +1,99 @@
+//! The job kinds: attach and detach, each a short list of idempotent steps that read or write
+//! Azure through [`crate::azure`], save a checkpoint, or wait for eventual consistency.
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::attachments::AttachmentStore;
+use crate::azure::AzureClient;
+use crate::queue::{Handlers, NewJob, RetryPolicy};
+
+pub mod args;
+mod attach;
+mod detach;
+mod failures;
+mod resolve;
+pub mod waits;
+
+pub use args::{PairArgs, RegistryRef};
+pub use attach::Attach;
+pub use detach::Detach;
+
+pub const ATTACH: &str = "attach";
+pub const DETACH: &str = "detach";
+
+/// Budgets and limits of the Azure job kinds (from the service configuration).
+#[derive(Debug, Clone)]
+pub struct OpsSettings {
+    /// How long `PrincipalNotFound` is treated as replication delay before the job fails.
+    pub principal_budget: Duration,
+    /// How long `AuthorizationFailed` is retried (the caller's own RBAC may be propagating).
+    pub authorization_budget: Duration,
+    /// How long to wait for a new role assignment to become readable.
+    pub readable_budget: Duration,
+    /// How long to wait for a cluster that is still being created.
+    pub provisioning_budget: Duration,
+    /// Each job fails if it is not done by then (transient errors retry until it).
+    pub job_deadline: Duration,
+    pub max_attempts: i32,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        OpsSettings {
+            principal_budget: Duration::from_secs(10 * 60),
+            authorization_budget: Duration::from_secs(2 * 60),
+            readable_budget: Duration::from_secs(5 * 60),
+            provisioning_budget: Duration::from_secs(60 * 60),
+            job_deadline: Duration::from_secs(2 * 3600),
+            max_attempts: 50,
+        }
+    }
+}
+
+impl OpsSettings {
+    /// Transient errors (5xx, 429, network) back off from 1 s to 60 s, honouring Retry-After.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(60), max_retry_after: Duration::from_secs(600) }
+    }
+
+    pub fn new_job(&self, kind: &str, args: &PairArgs) -> NewJob {
+        NewJob::new(kind, serde_json::to_value(args).expect("job arguments serialise"))
+            .with_target(args.target_key())
+            .with_deadline(self.job_deadline)
+            .with_max_attempts(self.max_attempts)
+    }
+}
+
+/// What the job kinds share.
+pub struct Ops {
+    pub azure: AzureClient,
+    pub attachments: AttachmentStore,
+    pub settings: OpsSettings,
+}
+
+/// The production job kinds.
+pub fn handlers(ops: Arc<Ops>) -> Handlers {
+    Handlers::new().with(Attach(ops.clone())).with(Detach(ops))
+}
+
+/// Every ARM/Graph call of the attempt goes into the job's timeline (with `x-ms-request-id`,
+/// which Azure support asks for) and into the metrics.
+pub(crate) async fn record_calls(ctx: &crate::queue::JobContext, call: &crate::azure::CallContext) {
+    for c in call.take_records() {
+        let status = c.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
+        metrics::counter!("acr_attach_azure_calls_total", "operation" => c.operation.clone(), "status" => status).increment(1);
+        ctx.record(
+            "azure_call",
+            serde_json::json!({
+                "operation": c.operation,
+                "method": c.method,
+                "path": c.path,
+                "status": c.status,
+                "errorCode": c.error_code,
+                "requestId": c.request_id,
+                "durationMs": c.duration_ms,
+            }),
+        )
+        .await;
+    }
+}

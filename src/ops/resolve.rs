@@ -1,0 +1,184 @@
+//! The first steps of attach and detach: who is the grantee (the cluster's kubelet identity,
+//! or its service principal), and which registry is meant.
+use serde::{Deserialize, Serialize};
+use serde::Serialize as Ser;
+use uuid::Uuid;
+
+use super::failures::{details, generic};
+use super::waits::{Verdict, Waits, condition, human, wait};
+use super::{Ops, RegistryRef};
+use crate::azure::{CallContext, ClusterId, ErrorClass, Registry, RoleAssignmentMode};
+use crate::queue::{JobError, Outcome};
+
+/// A step either produced its value or asks the job to wait.
+pub enum Step<T> {
+    Done(T),
+    Wait(Outcome),
+}
+
+/// The identity that pulls images for the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grantee {
+    pub object_id: Uuid,
+    /// `kubeletIdentity` (managed-identity clusters) or `servicePrincipal` (older clusters).
+    pub source: String,
+    pub client_id: Option<String>,
+    pub resource_id: Option<String>,
+}
+
+/// The registry as ARM spells it, and the pull role its permission mode honours.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedRegistry {
+    pub id: String,
+    pub name: String,
+    pub login_server: Option<String>,
+    pub role_assignment_mode: String,
+    pub role: Uuid,
+    pub role_name: String,
+}
+
+const TERMINAL: [&str; 3] = ["Succeeded", "Failed", "Canceled"];
+
+pub async fn grantee<C: Ser>(
+    ops: &Ops,
+    call: &CallContext,
+    cluster: &ClusterId,
+    waits: &mut Waits,
+    checkpoint: impl Fn(&Waits) -> C,
+) -> Result<Step<Grantee>, JobError> {
+    let mc = match ops.azure.get_managed_cluster(call, cluster).await {
+        Ok(mc) => mc,
+        Err(e) if e.class() == ErrorClass::NotFound => {
+            return Err(JobError::permanent(
+                "ClusterNotFound",
+                format!("the managed cluster {cluster} does not exist ({})", e.code.clone().unwrap_or_default()),
+            )
+            .with_details(details(&e)));
+        }
+        Err(e) => return Err(generic(e, "reading the managed cluster", waits, &ops.settings, checkpoint)),
+    };
+    if let Some(oid) = mc.kubelet_object_id() {
+        let object_id = Uuid::parse_str(oid).map_err(|_| {
+            JobError::permanent("InvalidKubeletIdentity", format!("the cluster reports a kubelet object id '{oid}' that is not a GUID"))
+        })?;
+        if let Some(waited) = waits.done(condition::CLUSTER_PROVISIONING) {
+            metrics::histogram!("acr_attach_propagation_seconds", "condition" => condition::CLUSTER_PROVISIONING)
+                .record(waited.as_secs_f64());
+        }
+        let k = mc.kubelet_identity.clone().unwrap_or_default();
+        return Ok(Step::Done(Grantee {
+            object_id,
+            source: "kubeletIdentity".into(),
+            client_id: k.client_id,
+            resource_id: k.resource_id,
+        }));
+    }
+    if let Some(app_id) = mc.service_principal_app_id() {
+        let app = Uuid::parse_str(app_id).map_err(|_| {
+            JobError::permanent("InvalidServicePrincipal", format!("the cluster's service principal client id '{app_id}' is not a GUID"))
+        })?;
+        return match ops.azure.get_service_principal_by_app_id(call, app).await {
+            Ok(Some(sp)) => {
+                let object_id = Uuid::parse_str(&sp.id).map_err(|_| {
+                    JobError::permanent("InvalidServicePrincipal", format!("Graph returned a non-GUID object id '{}'", sp.id))
+                })?;
+                Ok(Step::Done(Grantee { object_id, source: "servicePrincipal".into(), client_id: Some(app_id.into()), resource_id: None }))
+            }
+            Ok(None) => Err(JobError::permanent(
+                "ServicePrincipalNotFound",
+                format!("the cluster uses the service principal with application id {app_id}, which Microsoft Graph does not know"),
+            )),
+            Err(e) => Err(generic(e, "resolving the cluster's service principal in Microsoft Graph", waits, &ops.settings, checkpoint)),
+        };
+    }
+    let state = mc.provisioning_state.clone().unwrap_or_else(|| "Unknown".into());
+    if TERMINAL.iter().any(|t| t.eq_ignore_ascii_case(&state)) {
+        return Err(JobError::permanent(
+            "NoKubeletIdentity",
+            format!(
+                "the cluster {cluster} (provisioningState {state}) reports neither a kubelet identity nor a service principal; \
+                 grant pull to the identity named <cluster>-agentpool in its node resource group yourself"
+            ),
+        ));
+    }
+    match waits.poll(condition::CLUSTER_PROVISIONING, ops.settings.provisioning_budget) {
+        Verdict::Wait(delay) => Ok(Step::Wait(wait(
+            condition::CLUSTER_PROVISIONING,
+            format!("the cluster is still being created (provisioningState {state}); its kubelet identity does not exist yet"),
+            delay,
+            &checkpoint(waits),
+        ))),
+        Verdict::Exhausted(waited) => Err(JobError::permanent(
+            "ClusterNotReady",
+            format!("the cluster was still {state} without a kubelet identity after {}", human(waited)),
+        )),
+    }
+}
+
+pub async fn registry<C: Ser>(
+    ops: &Ops,
+    call: &CallContext,
+    reference: &RegistryRef,
+    waits: &mut Waits,
+    checkpoint: impl Fn(&Waits) -> C + Copy,
+) -> Result<ResolvedRegistry, JobError> {
+    let id = match reference {
+        RegistryRef::Id(id) => id.clone(),
+        RegistryRef::Name(name) => {
+            let subs = ops.azure.default_subscriptions();
+            let found = ops
+                .azure
+                .find_registries_by_name(call, name, subs)
+                .await
+                .map_err(|e| generic(e, "searching the registry by name (Azure Resource Graph)", waits, &ops.settings, checkpoint))?;
+            let scope = if subs.is_empty() {
+                "every subscription acr-attach can read".to_string()
+            } else {
+                format!("subscriptions {}", subs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "))
+            };
+            match found.as_slice() {
+                [] => {
+                    return Err(JobError::permanent(
+                        "RegistryNotFound",
+                        format!("no registry named '{name}' in {scope}; give the registry's resource id to attach one elsewhere"),
+                    ));
+                }
+                [one] => one.registry_id().map_err(|e| JobError::permanent("InvalidRegistryId", e.to_string()))?,
+                many => {
+                    let ids: Vec<_> = many.iter().map(|r| r.id.clone()).collect();
+                    return Err(JobError::permanent(
+                        "AmbiguousRegistryName",
+                        format!("{} registries are named '{name}' in {scope}: {}; give the resource id instead", ids.len(), ids.join(", ")),
+                    )
+                    .with_details(serde_json::json!({ "matches": ids })));
+                }
+            }
+        }
+    };
+    let reg: Registry = match ops.azure.get_registry(call, &id).await {
+        Ok(r) => r,
+        Err(e) if e.class() == ErrorClass::NotFound => {
+            return Err(JobError::permanent(
+                "RegistryNotFound",
+                format!("the registry {id} does not exist ({})", e.code.clone().unwrap_or_default()),
+            )
+            .with_details(details(&e)));
+        }
+        Err(e) => return Err(generic(e, "reading the registry", waits, &ops.settings, checkpoint)),
+    };
+    let role = crate::azure::pull_role_for(&reg);
+    let role_name = match reg.role_assignment_mode {
+        RoleAssignmentMode::AbacRepositoryPermissions => "Container Registry Repository Reader",
+        _ => "AcrPull",
+    };
+    Ok(ResolvedRegistry {
+        id: reg.id.clone(),
+        name: reg.name.clone(),
+        login_server: reg.login_server.clone(),
+        role_assignment_mode: reg.role_assignment_mode.as_str().to_string(),
+        role,
+        role_name: role_name.into(),
+    })
+}

@@ -1,0 +1,113 @@
+//! Named, bounded waits for Azure's eventual consistency. Each condition has its own budget;
+//! polls back off; the first time a condition was seen is kept in the job's checkpoint, so a
+//! restart does not reset the clock.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::queue::{JobError, Outcome, Wait};
+
+/// Conditions a job can wait for (names appear in job status, events and metrics).
+pub mod condition {
+    /// A new principal is not yet known to ARM's directory replica (`PrincipalNotFound`).
+    pub const PRINCIPAL_REPLICATION: &str = "principalReplication";
+    /// acr-attach's own permission may still be propagating (`AuthorizationFailed`).
+    pub const CALLER_PERMISSION: &str = "callerPermissionPropagation";
+    /// A just-created role assignment is not yet readable (ARM read-after-write lag).
+    pub const ASSIGNMENT_READABLE: &str = "roleAssignmentReadable";
+    /// The cluster is still being created and has no kubelet identity yet.
+    pub const CLUSTER_PROVISIONING: &str = "clusterProvisioning";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitState {
+    pub since: DateTime<Utc>,
+    pub polls: u32,
+}
+
+/// The waits of one job (part of its checkpoint).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Waits(pub BTreeMap<String, WaitState>);
+
+/// Polls start at budget/50 (at least 100 ms, at most 5 s), double, and stay under budget/5
+/// (at most 60 s): a short budget polls often, an hours-long one does not hammer ARM.
+pub fn poll_delay(budget: Duration, polls: u32) -> Duration {
+    let first = (budget / 50).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let cap = (budget / 5).clamp(first, Duration::from_secs(60));
+    first.saturating_mul(1u32 << polls.min(16)).min(cap)
+}
+
+pub enum Verdict {
+    /// Still within budget: check again after this delay.
+    Wait(Duration),
+    /// Budget spent: fail, saying how long we waited.
+    Exhausted(Duration),
+}
+
+impl Waits {
+    /// Record one more poll of `condition` and decide whether to keep waiting.
+    pub fn poll(&mut self, condition: &str, budget: Duration) -> Verdict {
+        let now = Utc::now();
+        let st = self.0.entry(condition.to_string()).or_insert(WaitState { since: now, polls: 0 });
+        let waited = (now - st.since).to_std().unwrap_or_default();
+        if waited >= budget {
+            return Verdict::Exhausted(waited);
+        }
+        let delay = poll_delay(budget, st.polls).min(budget - waited + Duration::from_millis(50));
+        st.polls += 1;
+        Verdict::Wait(delay)
+    }
+
+    /// The condition is met: forget it (and say how long it took, for the metrics).
+    pub fn done(&mut self, condition: &str) -> Option<Duration> {
+        self.0.remove(condition).map(|st| (Utc::now() - st.since).to_std().unwrap_or_default())
+    }
+}
+
+/// A planned wait (nothing failed; e.g. polling for readability).
+pub fn wait(condition: &str, message: String, delay: Duration, checkpoint: &impl Serialize) -> Outcome {
+    Outcome::Wait(Wait::new(condition, message, delay).with_checkpoint(checkpoint))
+}
+
+/// An observed not-yet-consistent error: recorded in the job's error history, no attempt used.
+pub fn not_yet(condition: &str, code: &str, message: String, delay: Duration, checkpoint: &impl Serialize) -> JobError {
+    JobError::not_yet_consistent(condition, code, message)
+        .with_retry_after(Some(delay))
+        .with_checkpoint(checkpoint)
+}
+
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{:.1} h", s as f64 / 3600.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_back_off_within_the_budget() {
+        let b = Duration::from_secs(600);
+        assert_eq!(poll_delay(b, 0), Duration::from_secs(5));
+        assert_eq!(poll_delay(b, 1), Duration::from_secs(10));
+        assert_eq!(poll_delay(b, 10), Duration::from_secs(60));
+        let short = Duration::from_secs(2);
+        assert_eq!(poll_delay(short, 0), Duration::from_millis(100));
+        assert!(poll_delay(short, 10) <= Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_budget_runs_out() {
+        let mut w = Waits::default();
+        assert!(matches!(w.poll("x", Duration::from_secs(60)), Verdict::Wait(_)));
+        w.0.get_mut("x").unwrap().since = Utc::now() - chrono::Duration::seconds(61);
+        assert!(matches!(w.poll("x", Duration::from_secs(60)), Verdict::Exhausted(d) if d.as_secs() >= 61));
+        assert!(w.done("x").is_some());
+        assert!(w.done("x").is_none());
+    }
+}
