@@ -6,9 +6,13 @@ use serde_json::{Value, json};
 
 use crate::reply;
 
-/// An ARM error response waiting to be rendered.
+/// An ARM error response waiting to be rendered (boxed: it travels in every `Result`).
 #[derive(Debug, Clone)]
-pub(crate) struct ArmError {
+pub(crate) struct ArmError(Box<ArmErrorBody>);
+
+/// The fields of an ARM error.
+#[derive(Debug, Clone)]
+pub(crate) struct ArmErrorBody {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
@@ -17,16 +21,23 @@ pub(crate) struct ArmError {
     pub headers: Vec<(&'static str, String)>,
 }
 
+impl std::ops::Deref for ArmError {
+    type Target = ArmErrorBody;
+    fn deref(&self) -> &ArmErrorBody {
+        &self.0
+    }
+}
+
 impl ArmError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ArmError {
+        ArmError(Box::new(ArmErrorBody {
             status,
             code: code.to_string(),
             message: message.into(),
             target: None,
             details: Vec::new(),
             headers: Vec::new(),
-        }
+        }))
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -38,25 +49,26 @@ impl ArmError {
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+        self.0.headers.push((name, value.into()));
         self
     }
 
     pub fn with_details(mut self, details: Vec<Value>) -> Self {
-        self.details = details;
+        self.0.details = details;
         self
     }
 
     pub fn into_response(self) -> Response {
-        let mut err = json!({ "code": self.code, "message": self.message });
-        if let Some(t) = self.target {
+        let body = *self.0;
+        let mut err = json!({ "code": body.code, "message": body.message });
+        if let Some(t) = body.target {
             err["target"] = Value::String(t);
         }
-        if !self.details.is_empty() {
-            err["details"] = Value::Array(self.details);
+        if !body.details.is_empty() {
+            err["details"] = Value::Array(body.details);
         }
-        let mut resp = reply::json(self.status, &json!({ "error": err }));
-        for (name, value) in self.headers {
+        let mut resp = reply::json(body.status, &json!({ "error": err }));
+        for (name, value) in body.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 resp.headers_mut().insert(HeaderName::from_static(name), v);
             }

@@ -84,7 +84,7 @@ pub(crate) fn resolve(world: &World, scope: &str) -> Result<String, ArmError> {
             sub.subscription_id, rg.name
         ));
     }
-    if !is(4, "providers") || s.len() < 8 || s.len() % 2 != 0 {
+    if !is(4, "providers") || s.len() < 8 || !s.len().is_multiple_of(2) {
         return Err(ArmError::bad_request(
             "InvalidScope",
             format!("The scope '{scope}' is not valid."),

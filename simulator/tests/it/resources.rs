@@ -94,7 +94,7 @@ async fn missing_cluster_group_and_subscription_are_distinct_404s() {
         )
     );
     let r = env
-        .arm(Method::GET, &format!("/subscriptions/99999999-9999-4999-8999-999999999999/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a?api-version=2026-07-01"), None)
+        .arm(Method::GET, "/subscriptions/99999999-9999-4999-8999-999999999999/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a?api-version=2026-07-01", None)
         .await;
     assert_eq!((r.status, r.code()), (404, "SubscriptionNotFound"));
 }
