@@ -1,6 +1,7 @@
 //! Integration tests: every test starts its own simulator on a free port and talks to it over
 //! HTTPS with reqwest, trusting only the simulator's generated CA in addition to the defaults.
 
+mod clients;
 mod common;
 mod faults;
 mod graph;
