@@ -20,7 +20,6 @@ mod world;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -160,9 +159,7 @@ impl Simulator {
             .retain(|a| !a.rec.name.eq_ignore_ascii_case(&rec.name));
         st.assignments.push(StoredAssignment {
             rec,
-            written_at: Instant::now()
-                .checked_sub(Duration::from_secs(3600))
-                .unwrap_or_else(Instant::now),
+            written_at: None,
             deleted_at: None,
         });
     }

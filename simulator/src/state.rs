@@ -34,7 +34,8 @@ pub struct CallRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct StoredAssignment {
     pub rec: RoleAssignmentRecord,
-    pub written_at: Instant,
+    /// When the PUT happened; `None` for seeded assignments, which are readable at once.
+    pub written_at: Option<Instant>,
     pub deleted_at: Option<Instant>,
 }
 
@@ -93,7 +94,7 @@ impl Shared {
                 rec.updated_on.get_or_insert(now_utc);
                 StoredAssignment {
                     rec,
-                    written_at: now - Duration::from_secs(3600),
+                    written_at: None,
                     deleted_at: None,
                 }
             })
@@ -126,6 +127,13 @@ impl Shared {
     /// Seconds since start, as f64, for the replication/readiness windows.
     pub fn elapsed_secs(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+}
+
+impl StoredAssignment {
+    /// Whether reads already see it, given the read-after-write lag.
+    pub fn readable(&self, lag: Duration) -> bool {
+        self.written_at.is_none_or(|w| w.elapsed() >= lag)
     }
 }
 

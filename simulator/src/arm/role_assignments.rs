@@ -280,7 +280,7 @@ pub(crate) fn create(
         .retain(|a| !a.rec.name.eq_ignore_ascii_case(name));
     st.assignments.push(StoredAssignment {
         rec: rec.clone(),
-        written_at: Instant::now(),
+        written_at: Some(Instant::now()),
         deleted_at: None,
     });
     Ok(reply::json(StatusCode::CREATED, &render(&st.world, &rec)))
@@ -314,9 +314,7 @@ pub(crate) fn get(
             && scope::norm(&a.rec.scope) == scope::norm(scope_str)
     });
     match found {
-        Some(a) if a.written_at.elapsed() >= lag => {
-            Ok(reply::json(StatusCode::OK, &render(&st.world, &a.rec)))
-        }
+        Some(a) if a.readable(lag) => Ok(reply::json(StatusCode::OK, &render(&st.world, &a.rec))),
         _ => Err(not_found(name)),
     }
 }
@@ -444,7 +442,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, st: &mut State, scope_str: &str) -> Result<Res
     let values: Vec<Value> = st
         .assignments
         .iter()
-        .filter(|a| a.written_at.elapsed() >= lag && a.deleted_at.is_none_or(|d| d.elapsed() < lag))
+        .filter(|a| a.readable(lag) && a.deleted_at.is_none_or(|d| d.elapsed() < lag))
         .filter(|a| {
             scope::covers(&a.rec.scope, scope_str)
                 || (!filter.at_scope && scope::covers(scope_str, &a.rec.scope))
