@@ -96,3 +96,68 @@ async fn dropped_connections_fail_over_http1_too() {
     assert!(!err.is_status(), "{err:?}");
     assert!(env.sim.calls()[0].dropped);
 }
+
+#[tokio::test]
+async fn standalone_runner_writes_the_ca_and_serves_the_demo_world() {
+    let world = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/world.json");
+    let dir = std::env::temp_dir().join(format!("azsim-standalone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_out = dir.join("ca.pem");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (w, c) = (world.clone(), ca_out.clone());
+    let runner =
+        tokio::spawn(async move { azure_simulator::run_standalone(&w, listen, Some(&c)).await });
+    let mut pem = String::new();
+    for _ in 0..100 {
+        if let Ok(p) = std::fs::read_to_string(&ca_out)
+            && p.contains("END CERTIFICATE")
+        {
+            pem = p;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "CA written");
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let body = form_body(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "a77ac000-0000-4000-8000-000000000001"),
+        ("client_secret", "demo-secret-do-not-use-in-production"),
+        ("scope", "https://management.azure.com/.default"),
+    ]);
+    let r = http
+        .post(format!(
+            "https://localhost:{port}/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token"
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the certificate is valid for localhost too"
+    );
+    let token: serde_json::Value = r.json().await.unwrap();
+    let cluster = format!(
+        "https://127.0.0.1:{port}/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerService/managedClusters/aks-demo?api-version=2026-07-01"
+    );
+    let r = http
+        .get(cluster)
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    runner.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
