@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::azure::AzureConfig;
+use crate::ops::OpsSettings;
 use crate::queue::WorkerConfig;
 
 #[derive(Debug, Parser)]
@@ -59,6 +61,10 @@ pub struct Config {
     pub queue: QueueConfig,
     #[command(flatten)]
     pub api: ApiConfig,
+    #[command(flatten)]
+    pub ops: OpsConfig,
+    #[command(flatten)]
+    pub azure: AzureConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +157,41 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
 }
 
+/// Budgets of the attach/detach jobs: how long each kind of Azure delay is waited out.
+#[derive(Debug, Clone, Args)]
+pub struct OpsConfig {
+    /// `PrincipalNotFound` is treated as directory replication for this long, then the job fails.
+    #[arg(long, env = "ACR_ATTACH_PRINCIPAL_BUDGET", value_parser = parse_duration, default_value = "10m")]
+    pub principal_budget: Duration,
+    /// `AuthorizationFailed` is retried this long (acr-attach's own grant may be propagating).
+    #[arg(long, env = "ACR_ATTACH_AUTHORIZATION_BUDGET", value_parser = parse_duration, default_value = "2m")]
+    pub authorization_budget: Duration,
+    /// A new role assignment must be readable within this.
+    #[arg(long, env = "ACR_ATTACH_READABLE_BUDGET", value_parser = parse_duration, default_value = "5m")]
+    pub readable_budget: Duration,
+    /// A cluster still being created is waited for this long.
+    #[arg(long, env = "ACR_ATTACH_PROVISIONING_BUDGET", value_parser = parse_duration, default_value = "60m")]
+    pub provisioning_budget: Duration,
+    /// Every attach/detach job fails if not done within this (transient errors retry until then).
+    #[arg(long, env = "ACR_ATTACH_JOB_DEADLINE", value_parser = parse_duration, default_value = "2h")]
+    pub job_deadline: Duration,
+    #[arg(long, env = "ACR_ATTACH_JOB_MAX_ATTEMPTS", default_value_t = 50)]
+    pub job_max_attempts: i32,
+}
+
+impl OpsConfig {
+    pub fn settings(&self) -> OpsSettings {
+        OpsSettings {
+            principal_budget: self.principal_budget,
+            authorization_budget: self.authorization_budget,
+            readable_budget: self.readable_budget,
+            provisioning_budget: self.provisioning_budget,
+            job_deadline: self.job_deadline,
+            max_attempts: self.job_max_attempts.max(1),
+        }
+    }
+}
+
 /// `500ms`, `15s`, `10m`, `2h`, `7d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -166,6 +207,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         other => return Err(format!("unknown duration unit '{other}' in '{s}'; use ms, s, m, h or d")),
     };
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// The inverse of [`parse_duration`], for logs: `7d`, `2h`, `15s`, `250ms`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// The URL without its password, for logs and error messages.
@@ -191,13 +243,17 @@ impl Config {
             ("database_url", redact_url(&self.database.database_url)),
             ("db_max_connections", self.database.db_max_connections.to_string()),
             ("workers", q.workers.to_string()),
-            ("lease", format!("{:?}", q.lease)),
-            ("heartbeat", format!("{:?}", q.heartbeat)),
-            ("poll_interval", format!("{:?}", q.poll_interval)),
-            ("shutdown_grace", format!("{:?}", q.shutdown_grace)),
-            ("keep_succeeded", format!("{:?}", q.keep_succeeded)),
-            ("keep_failed", format!("{:?}", q.keep_failed)),
+            ("lease", fmt_duration(q.lease)),
+            ("heartbeat", fmt_duration(q.heartbeat)),
+            ("poll_interval", fmt_duration(q.poll_interval)),
+            ("shutdown_grace", fmt_duration(q.shutdown_grace)),
+            ("keep_succeeded", fmt_duration(q.keep_succeeded)),
+            ("keep_failed", fmt_duration(q.keep_failed)),
             ("max_body_bytes", self.api.max_body_bytes.to_string()),
+            ("principal_budget", fmt_duration(self.ops.principal_budget)),
+            ("authorization_budget", fmt_duration(self.ops.authorization_budget)),
+            ("job_deadline", fmt_duration(self.ops.job_deadline)),
+            ("azure", self.azure.to_string()),
             ("simulator", self.simulator.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "off".into())),
         ]
     }

@@ -1,9 +1,13 @@
 //! `acr-attach`: serve | migrate | simulator | openapi. See `--help` and the README.
 use clap::Parser;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use acr_attach::attachments::AttachmentStore;
+use acr_attach::azure::{AzureClient, SingleEndpoint};
 use acr_attach::config::{Cli, Command, Config, LogFormat};
-use acr_attach::queue::Handlers;
+use acr_attach::ops::{self, Ops};
 use acr_attach::startup::{Application, shutdown_on_signals};
 use acr_attach::{api, db, telemetry};
 
@@ -34,13 +38,46 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     telemetry::init_logging(config.log_format);
+    // Demo and tests only: a local HTTPS stand-in for Azure, reached through the same client.
+    let _simulator = match config.simulator.clone() {
+        Some(world) => Some(start_simulator(&world, &mut config).await?),
+        None => None,
+    };
     for (name, value) in config.summary() {
         tracing::info!(setting = name, %value, "configuration");
     }
-    let app = Application::build(config, Handlers::new()).await?;
+    let azure = AzureClient::new(&config.azure.resolve()?)?;
+    let settings = config.ops.settings();
+    let app = Application::build(config, move |pool| {
+        ops::handlers(Arc::new(Ops { azure, attachments: AttachmentStore::new(pool.clone()), settings }))
+    })
+    .await?;
     app.run_until_stopped(shutdown_on_signals()).await
+}
+
+async fn start_simulator(world_path: &Path, config: &mut Config) -> anyhow::Result<azure_simulator::Simulator> {
+    let world = azure_simulator::World::from_file(world_path)?;
+    let caller = world
+        .callers
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the world file {} defines no caller", world_path.display()))?
+        .clone();
+    let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse()?).await?;
+    let ca = std::env::temp_dir().join(format!("acr-attach-simulator-{}.pem", sim.local_addr().port()));
+    std::fs::write(&ca, sim.ca_pem())?;
+    config.azure = config.azure.clone().pointed_at(&SingleEndpoint {
+        base_url: sim.base_url(),
+        tenant_id: world.tenant_id.clone(),
+        client_id: caller.client_id,
+        client_secret: caller.client_secret,
+        ca_bundle: ca,
+        subscriptions: world.subscriptions.iter().map(|s| s.subscription_id.clone()).collect(),
+    });
+    tracing::warn!(url = %sim.base_url(), world = %world_path.display(),
+        "using the built-in Azure SIMULATOR instead of Azure (demo mode)");
+    Ok(sim)
 }
 
 async fn migrate(database: &acr_attach::config::DatabaseConfig) -> anyhow::Result<()> {

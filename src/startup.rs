@@ -5,6 +5,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, HttpSettings};
+use crate::attachments::AttachmentStore;
 use crate::config::Config;
 use crate::queue::{Handlers, JobStore, WorkerPool};
 use crate::{db, telemetry};
@@ -20,13 +21,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connect (creating the database if needed), migrate, bind the listener.
-    pub async fn build(config: Config, handlers: Handlers) -> anyhow::Result<Application> {
+    /// Connect (creating the database if needed), migrate, bind the listener. `handlers` builds
+    /// the job kinds this replica runs from the database pool.
+    pub async fn build(config: Config, handlers: impl FnOnce(&sqlx::PgPool) -> Handlers) -> anyhow::Result<Application> {
         let pool = db::connect(&config.database).await?;
         db::migrate(&pool).await?;
         let listen_pool = db::listen_pool(&config.database)?;
         let store = JobStore::new(pool.clone());
-        let state = AppState { store: store.clone(), pool, metrics: telemetry::metrics_handle() };
+        let handlers = handlers(&pool);
+        let state = AppState {
+            store: store.clone(),
+            attachments: AttachmentStore::new(pool.clone()),
+            ops: config.ops.settings(),
+            pool,
+            metrics: telemetry::metrics_handle(),
+        };
         let settings =
             HttpSettings { max_body_bytes: config.api.max_body_bytes, request_timeout: config.api.request_timeout };
         let router = api::router(state, &settings);
@@ -53,8 +62,7 @@ impl Application {
     /// Serve until `shutdown` fires: the API stops accepting, the workers finish or hand back.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let workers = self.config.mode.workers().then(|| {
-            let mut cfg = self.config.queue.worker_config();
-            cfg.worker_id = crate::queue::config::default_worker_id();
+            let cfg = self.config.queue.worker_config();
             WorkerPool::start(self.store.clone(), self.listen_pool.clone(), self.handlers.clone(), cfg, shutdown.clone())
         });
         if let Some(listener) = self.listener {

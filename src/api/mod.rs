@@ -15,8 +15,11 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::attachments::AttachmentStore;
+use crate::ops::OpsSettings;
 use crate::queue::JobStore;
 
+pub mod attachments;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -27,6 +30,8 @@ mod middleware;
 #[derive(Clone)]
 pub struct AppState {
     pub store: JobStore,
+    pub attachments: AttachmentStore,
+    pub ops: OpsSettings,
     pub pool: PgPool,
     pub metrics: PrometheusHandle,
 }
@@ -37,6 +42,7 @@ pub struct AppState {
 Requests that change Azure are accepted as jobs (202 + Operation-Location) and run by a worker pool with retries; \
 poll the job for its state, result and timeline."),
     tags(
+        (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
         (name = "jobs", description = "Every long-running request is a job"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -45,6 +51,8 @@ struct ApiDoc;
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(attachments::attach, attachments::list_attachments))
+        .routes(routes!(attachments::detach))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::job_events))

@@ -7,6 +7,7 @@
 
 use super::cloud::{Cloud, CloudName};
 use super::ids::SubscriptionId;
+use crate::config::parse_duration;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,28 +168,6 @@ pub struct AzureConfig {
     /// Upper bound for one ARM / Graph HTTP request.
     #[arg(long = "arm-request-timeout", env = "ACR_ATTACH_ARM_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub arm_request_timeout: Duration,
-}
-
-/// Parses `20s`, `1500ms`, `2m` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult_ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1000)
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; use e.g. 20s, 1500ms or 2m"))?;
-    if n == 0 {
-        return Err(format!("'{s}': the duration must be greater than zero"));
-    }
-    Ok(Duration::from_millis(n * mult_ms))
 }
 
 fn redact_opt(v: &Option<SecretString>) -> &'static str {
@@ -901,5 +880,46 @@ pub(crate) mod tests {
         .to_string();
         assert!(err.contains("no PEM certificates"), "{err}");
         std::fs::remove_file(f).ok();
+    }
+}
+
+/// One HTTPS endpoint that plays ARM, the Entra authority and Microsoft Graph (a private
+/// cloud, a test double), reached with a client secret and trusted through `ca_bundle`.
+#[derive(Debug, Clone)]
+pub struct SingleEndpoint {
+    pub base_url: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub ca_bundle: PathBuf,
+    pub subscriptions: Vec<String>,
+}
+
+impl AzureConfig {
+    /// Every setting at its default (as if no flag or variable were given).
+    pub fn defaults() -> AzureConfig {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            azure: AzureConfig,
+        }
+        <Only as clap::Parser>::try_parse_from(["acr-attach"]).expect("the defaults parse").azure
+    }
+
+    /// Point the client at a [`SingleEndpoint`] (audiences stay those of the public cloud).
+    pub fn pointed_at(mut self, e: &SingleEndpoint) -> AzureConfig {
+        self.cloud = CloudName::Custom;
+        self.arm_endpoint = Some(e.base_url.clone());
+        self.authority_host = Some(e.base_url.clone());
+        self.graph_endpoint = Some(e.base_url.clone());
+        self.arm_audience = Some("https://management.azure.com".into());
+        self.graph_audience = Some("https://graph.microsoft.com".into());
+        self.credential = CredentialKind::ClientSecret;
+        self.tenant_id = Some(e.tenant_id.clone());
+        self.client_id = Some(e.client_id.clone());
+        self.client_secret = Some(SecretString::from(e.client_secret.clone()));
+        self.ca_bundle = Some(e.ca_bundle.clone());
+        self.subscriptions = e.subscriptions.clone();
+        self
     }
 }

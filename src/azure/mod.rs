@@ -38,7 +38,7 @@ pub use arm::registry_by_name_query;
 pub use client::{AzureClient, build_http_client};
 pub use cloud::{Cloud, CloudName};
 pub use config::{
-    ApiVersions, AzureConfig, AzureSettings, CaBundle, ConfigError, CredentialKind,
+    ApiVersions, AzureConfig, AzureSettings, CaBundle, ConfigError, CredentialKind, SingleEndpoint,
     CredentialSettings, SecretString,
 };
 pub use context::{CallContext, CallRecord};
