@@ -192,7 +192,7 @@ impl OpsConfig {
     }
 }
 
-/// `500ms`, `15s`, `10m`, `2h`, `7d` (a bare number is seconds).
+/// `500ms`, `15s`, `10m`, `2h`, `7d` (a bare number is seconds); zero is refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
@@ -206,6 +206,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n * 86400.0,
         other => return Err(format!("unknown duration unit '{other}' in '{s}'; use ms, s, m, h or d")),
     };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("'{s}': a duration must be greater than zero"));
+    }
     Ok(Duration::from_secs_f64(secs))
 }
 
@@ -270,6 +273,7 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5y").unwrap_err().contains("unknown duration unit"));
     }
 

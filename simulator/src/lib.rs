@@ -189,8 +189,9 @@ impl Simulator {
     /// `world.roleAssignments` after start: use [`Simulator::insert_role_assignment`].
     pub fn update_world(&self, f: impl FnOnce(&mut World)) {
         let mut st = self.inner.shared.lock();
+        // Taken as given (no implicit directory entries are re-added): removing a principal
+        // from the directory models its deletion while clusters still name it.
         f(&mut st.world);
-        st.world.normalize();
         let seed = st.world.behaviour.fault_seed;
         if seed != st.rng_seed {
             st.rng = faults::Rng::new(seed);

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use acr_attach::config::{ApiConfig, Config, DatabaseConfig, LogFormat, Mode, QueueConfig};
+use acr_attach::azure::AzureConfig;
+use acr_attach::config::{ApiConfig, Config, DatabaseConfig, LogFormat, Mode, OpsConfig, QueueConfig};
 use acr_attach::queue::{Handlers, JobStore};
 use acr_attach::startup::Application;
 
@@ -102,6 +103,16 @@ pub fn test_config(db: &TestDb) -> Config {
             prune_interval: Duration::from_secs(3600),
         },
         api: ApiConfig { max_body_bytes: 16 * 1024, request_timeout: Duration::from_secs(30) },
+        // Short budgets, so tests see budgets run out in seconds.
+        ops: OpsConfig {
+            principal_budget: Duration::from_secs(3),
+            authorization_budget: Duration::from_secs(1),
+            readable_budget: Duration::from_secs(3),
+            provisioning_budget: Duration::from_secs(6),
+            job_deadline: Duration::from_secs(60),
+            job_max_attempts: 20,
+        },
+        azure: AzureConfig::defaults(),
     }
 }
 
@@ -123,6 +134,11 @@ impl TestApp {
 
     /// Another replica (or a restarted one) on the same database.
     pub async fn spawn_with(config: Config, db: TestDb, handlers: Handlers) -> TestApp {
+        Self::spawn_built(config, db, move |_| handlers).await
+    }
+
+    /// `handlers` builds the job kinds from the app's database pool.
+    pub async fn spawn_built(config: Config, db: TestDb, handlers: impl FnOnce(&PgPool) -> Handlers) -> TestApp {
         init_logs();
         let app = Application::build(config, handlers).await.expect("the service starts");
         let address = format!("http://{}", app.address());

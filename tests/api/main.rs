@@ -1,6 +1,10 @@
 //! One integration-test binary (link time matters on 2 cores): the real service, a real
 //! PostgreSQL, real HTTP; a fresh database per test.
+mod attach;
+mod azure_app;
+mod detach;
 mod helpers;
+mod input;
 mod jobs_api;
 mod queue;
 mod support;

@@ -6,13 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use acr_attach::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy, Wait};
 
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub job: Uuid,
     pub group: String,
     pub n: i64,
     pub started: Instant,
@@ -85,7 +83,7 @@ impl JobHandler for Scripted {
             let mut max = self.log.max_active_per_group.lock().unwrap();
             *max = (*max).max(*a);
             let mut entries = self.log.entries.lock().unwrap();
-            entries.push(Entry { job: ctx.id, group: group.clone(), n, started: Instant::now(), ended: None });
+            entries.push(Entry { group: group.clone(), n, started: Instant::now(), ended: None });
             entries.len() - 1
         };
         let result = self.step(ctx, &step).await;

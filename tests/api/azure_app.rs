@@ -1,0 +1,103 @@
+//! The service wired to the Azure simulator exactly as `serve --simulator` does: real HTTPS,
+//! real azure_identity client-secret credential, the production job kinds.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use azure_simulator::{Simulator, World};
+use serde_json::{Value, json};
+
+use acr_attach::attachments::AttachmentStore;
+use acr_attach::azure::{AzureClient, SingleEndpoint};
+use acr_attach::config::Config;
+use acr_attach::ops::{self, Ops};
+
+use crate::helpers::{TestApp, TestDb, test_config};
+
+pub const SUB1: &str = "11111111-1111-4111-8111-111111111111";
+pub const SUB2: &str = "22222222-2222-4222-8222-222222222222";
+pub const KUBELET: &str = "c0be1e70-0000-4000-8000-000000000001";
+pub const LEGACY_SP_OBJECT: &str = "5e6ac5b0-0000-4000-8000-000000000001";
+pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
+
+pub fn cluster(name: &str) -> String {
+    format!("/subscriptions/{SUB1}/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerService/managedClusters/{name}")
+}
+
+pub fn registry(name: &str) -> String {
+    match name {
+        "acrshared" => format!("/subscriptions/{SUB2}/resourceGroups/rg-shared-acr/providers/Microsoft.ContainerRegistry/registries/{name}"),
+        _ => format!("/subscriptions/{SUB1}/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerRegistry/registries/{name}"),
+    }
+}
+
+/// The README's demo world, to be adjusted by each test.
+pub fn demo_world() -> World {
+    World::from_file(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/world.json"))).expect("demo world")
+}
+
+pub struct AzureApp {
+    pub app: TestApp,
+    pub sim: Simulator,
+}
+
+impl AzureApp {
+    pub async fn spawn(world: World) -> AzureApp {
+        Self::spawn_configured(world, |_| {}).await
+    }
+
+    pub async fn spawn_configured(world: World, adjust: impl FnOnce(&mut Config)) -> AzureApp {
+        let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("simulator");
+        let db = TestDb::new().await;
+        let mut config = test_config(&db);
+        let ca = std::env::temp_dir().join(format!("acr-attach-it-{}.pem", db.name));
+        std::fs::write(&ca, sim.ca_pem()).unwrap();
+        let caller = &world.callers[0];
+        config.azure = config.azure.clone().pointed_at(&SingleEndpoint {
+            base_url: sim.base_url(),
+            tenant_id: world.tenant_id.clone(),
+            client_id: caller.client_id.clone(),
+            client_secret: caller.client_secret.clone(),
+            ca_bundle: ca,
+            subscriptions: world.subscriptions.iter().map(|s| s.subscription_id.clone()).collect(),
+        });
+        adjust(&mut config);
+        let azure = AzureClient::new(&config.azure.resolve().expect("azure settings")).expect("azure client");
+        let settings = config.ops.settings();
+        let app = TestApp::spawn_built(config, db, move |pool| {
+            ops::handlers(Arc::new(Ops { azure, attachments: AttachmentStore::new(pool.clone()), settings }))
+        })
+        .await;
+        AzureApp { app, sim }
+    }
+
+    pub async fn attach(&self, cluster: &str, registry: &str) -> reqwest::Response {
+        self.app.post_json("/v1/attachments", &json!({ "cluster": cluster, "registry": registry })).await
+    }
+
+    pub async fn detach(&self, cluster: &str, registry: &str) -> reqwest::Response {
+        self.app.post_json("/v1/detachments", &json!({ "cluster": cluster, "registry": registry })).await
+    }
+
+    /// Submit and wait for the job to finish; returns the finished job.
+    pub async fn run(&self, r: reqwest::Response) -> Value {
+        let status = r.status();
+        let job: Value = r.json().await.unwrap();
+        assert!(status == 202 || status == 200, "{status}: {job:#}");
+        self.app.wait_finished(job["id"].as_str().unwrap(), std::time::Duration::from_secs(30)).await
+    }
+
+    /// Role assignments in the simulated tenant for a principal at a scope (exact, case-insensitive).
+    pub fn assignments_at(&self, scope: &str, principal: &str) -> Vec<azure_simulator::RoleAssignmentRecord> {
+        self.sim
+            .role_assignments()
+            .into_iter()
+            .filter(|r| r.scope.eq_ignore_ascii_case(scope) && r.principal_id.eq_ignore_ascii_case(principal))
+            .collect()
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+        self.sim.shutdown().await;
+    }
+}
