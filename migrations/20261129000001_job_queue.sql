@@ -61,7 +61,9 @@ CREATE INDEX job_running ON job (seq) WHERE state = 'running';
 -- Retention pruning.
 CREATE INDEX job_finalized ON job (finalized_at) WHERE finalized_at IS NOT NULL;
 
--- The job's timeline: attempts, waits, errors, cancellations, rescues.
+-- The job's timeline: attempts, waits, errors, cancellations, rescues. The happy path is in the
+-- job row itself (created_at, started_at, finalized_at): the API derives "enqueued", the first
+-- "started" and "succeeded" from it, so a job that just works costs no event rows.
 CREATE TABLE job_event (
     id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     -- No foreign key: the check would lock the job row on every event; pruning deletes both.
@@ -84,3 +86,45 @@ CREATE TABLE idempotency_key (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX idempotency_key_created ON idempotency_key (created_at);
+
+-- Claim up to p_limit due jobs for a worker, in one round trip.
+-- Two statements on purpose: each has a good generic plan (an index scan of job_due; the primary
+-- key), cached per connection, so a claim is not re-planned every time: planning the one-statement
+-- form cost more than running it. The candidates come from a subquery
+-- evaluated once with SKIP LOCKED (an UPDATE ... WHERE id IN (subquery with LIMIT) may lock more
+-- rows than LIMIT, Postgres bug #15715). A job is eligible only when no older unfinished job of
+-- its target exists: one target runs one job at a time, in acceptance order.
+CREATE FUNCTION claim_jobs(p_limit integer, p_worker text, p_lease_secs double precision, p_kinds text[])
+RETURNS SETOF job LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    ids uuid[];
+BEGIN
+    SELECT array_agg(c.id) INTO ids FROM (
+        SELECT j.id FROM job j
+        WHERE j.state IN ('queued', 'waiting', 'retrying') AND j.run_at <= now() AND j.kind = ANY(p_kinds)
+          AND (j.target_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM job e WHERE e.target_key = j.target_key
+                  AND e.state IN ('queued', 'running', 'waiting', 'retrying') AND e.seq < j.seq))
+        ORDER BY j.run_at, j.seq
+        LIMIT p_limit
+        FOR NO KEY UPDATE OF j SKIP LOCKED) c;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH claimed AS (
+        UPDATE job SET state = 'running', lease_epoch = lease_epoch + 1, locked_by = p_worker,
+            lease_until = now() + make_interval(secs => p_lease_secs),
+            started_at = coalesce(started_at, now()), updated_at = now()
+        WHERE id = ANY(ids)
+        RETURNING job.*),
+    -- The first start is in the row (started_at); later ones are kept as events.
+    ev AS (
+        INSERT INTO job_event (job_id, type, attempt, data)
+        SELECT claimed.id, 'started', claimed.attempts + 1,
+               jsonb_build_object('worker', p_worker, 'leaseEpoch', claimed.lease_epoch)
+        FROM claimed WHERE claimed.lease_epoch > 1)
+    SELECT * FROM claimed;
+END
+$$;

@@ -177,6 +177,12 @@ pub struct OpsConfig {
     pub job_deadline: Duration,
     #[arg(long, env = "ACR_ATTACH_JOB_MAX_ATTEMPTS", default_value_t = 50)]
     pub job_max_attempts: i32,
+    /// First back-off after a transient Azure error (5xx, throttling without Retry-After, network).
+    #[arg(long, env = "ACR_ATTACH_RETRY_BASE", value_parser = parse_duration, default_value = "1s")]
+    pub retry_base: Duration,
+    /// Longest back-off between two attempts.
+    #[arg(long, env = "ACR_ATTACH_RETRY_CAP", value_parser = parse_duration, default_value = "60s")]
+    pub retry_cap: Duration,
 }
 
 impl OpsConfig {
@@ -188,6 +194,8 @@ impl OpsConfig {
             provisioning_budget: self.provisioning_budget,
             job_deadline: self.job_deadline,
             max_attempts: self.job_max_attempts.max(1),
+            retry_base: self.retry_base,
+            retry_cap: self.retry_cap.max(self.retry_base),
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct JobList {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
+    /// Order of recording; 0 for the events implied by the job itself (enqueued, first start,
+    /// success).
     pub id: i64,
     pub at: DateTime<Utc>,
     /// enqueued, started, succeeded, retry_scheduled, waiting, failed, cancel_requested,
@@ -212,10 +214,7 @@ pub async fn list_jobs(
     responses((status = 200, body = EventList), (status = "4XX", body = ErrorResponse)))]
 pub async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
     let id = parse_job_id(&id)?;
-    let events = state.store.events(id).await?;
-    if events.is_empty() && state.store.get(id).await?.is_none() {
-        return Err(job_not_found(id));
-    }
+    let events = state.store.events(id).await?.ok_or_else(|| job_not_found(id))?;
     Ok(Json(EventList { value: events.into_iter().map(EventView::from).collect() }))
 }
 

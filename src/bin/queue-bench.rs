@@ -91,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
     let raw = raw_insert_rate(&pool, 8, Duration::from_secs(3)).await?;
     eprintln!("postgres single-row inserts, 8 clients: {raw:.0}/s");
 
+    let metrics = acr_attach::telemetry::metrics_handle();
     let burn = burn_down(&store, &dbcfg, a.jobs, a.workers).await?;
+    for line in metrics.render().lines().filter(|l| l.contains("_sum") || l.contains("_count")) {
+        eprintln!("  {line}");
+    }
     eprintln!("burn-down: {} jobs, {} workers: {burn:.0} jobs/s", a.jobs, a.workers);
 
     let (p50, p95, p99, max) = latency(&store, &dbcfg, a.samples).await?;

@@ -35,6 +35,9 @@ pub struct OpsSettings {
     /// Each job fails if it is not done by then (transient errors retry until it).
     pub job_deadline: Duration,
     pub max_attempts: i32,
+    /// Back-off of transient errors (5xx, 429 without Retry-After, network): first delay and cap.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
 }
 
 impl Default for OpsSettings {
@@ -46,14 +49,16 @@ impl Default for OpsSettings {
             provisioning_budget: Duration::from_secs(60 * 60),
             job_deadline: Duration::from_secs(2 * 3600),
             max_attempts: 50,
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(60),
         }
     }
 }
 
 impl OpsSettings {
-    /// Transient errors (5xx, 429, network) back off from 1 s to 60 s, honouring Retry-After.
+    /// Transient errors back off exponentially with jitter, honouring Retry-After.
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(60), max_retry_after: Duration::from_secs(600) }
+        RetryPolicy { base: self.retry_base, cap: self.retry_cap, max_retry_after: Duration::from_secs(600) }
     }
 
     pub fn new_job(&self, kind: &str, args: &PairArgs) -> NewJob {

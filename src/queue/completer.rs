@@ -25,7 +25,11 @@ pub async fn run(store: JobStore, mut rx: mpsc::UnboundedReceiver<Success>, wake
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<(Uuid, i32, Value)> =
             batch.iter().map(|s| (s.id, s.epoch, s.result.clone())).collect();
-        match flush(&store, &rows).await {
+        let started = std::time::Instant::now();
+        let flushed = flush(&store, &rows).await;
+        metrics::histogram!("acr_attach_completion_flush_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("acr_attach_completion_batch_size").record(rows.len() as f64);
+        match flushed {
             Ok((accepted, successors)) => {
                 let accepted: HashSet<Uuid> = accepted.into_iter().collect();
                 for s in &batch {

@@ -5,11 +5,13 @@
 //! and persisted snoozes without holding a transaction open while a job makes remote calls.
 pub mod backoff;
 mod completer;
+mod dispatch;
 pub mod config;
 pub mod handler;
 mod listener;
 mod maintenance;
 pub mod model;
+mod runner;
 pub mod state;
 pub mod store;
 pub mod worker;

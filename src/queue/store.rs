@@ -28,12 +28,12 @@ struct EnqueueRow {
 #[derive(Debug, Clone)]
 pub enum Finish {
     Retry {
-        run_at: DateTime<Utc>,
+        delay: Duration,
         error: ErrorRecord,
         checkpoint: Option<Value>,
     },
     Snooze {
-        run_at: DateTime<Utc>,
+        delay: Duration,
         condition: String,
         message: String,
         error: Option<ErrorRecord>,
@@ -103,7 +103,6 @@ impl JobStore {
                SELECT $1, $2, $3, $5, $4, coalesce($6, now()), $7, now() + make_interval(secs => $8) \
                WHERE NOT EXISTS (SELECT 1 FROM dup) \
                RETURNING *), \
-             ev AS (INSERT INTO job_event (job_id, type, attempt) SELECT id, 'enqueued', 0 FROM ins), \
              woke AS (SELECT count(pg_notify('acr_attach_jobs', '')) AS n FROM ins) \
              SELECT ins.*, false AS deduplicated FROM ins, woke \
              UNION ALL \
@@ -152,13 +151,11 @@ impl JobStore {
                 .push_bind_unseparated(j.deadline.as_secs_f64())
                 .push_unseparated(")");
         });
-        qb.push(
-            " RETURNING id) INSERT INTO job_event (job_id, type, attempt) SELECT id, 'enqueued', 0 FROM ins",
-        );
-        let n = qb.build().execute(&mut *tx).await?.rows_affected();
+        qb.push(" RETURNING id) SELECT count(*) FROM ins");
+        let n: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
         notify(&mut tx, WAKE_CHANNEL, "").await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(n as u64)
     }
 
     pub async fn get(&self, id: Uuid) -> sqlx::Result<Option<Job>> {
@@ -185,11 +182,35 @@ impl JobStore {
         .await
     }
 
-    pub async fn events(&self, id: Uuid) -> sqlx::Result<Vec<JobEvent>> {
-        sqlx::query_as("SELECT * FROM job_event WHERE job_id = $1 ORDER BY id")
+    /// The job's timeline, oldest first: the stored events plus those its row implies
+    /// (enqueued, the first start, success), which carry id 0.
+    pub async fn events(&self, id: Uuid) -> sqlx::Result<Option<Vec<JobEvent>>> {
+        let Some(job) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let stored: Vec<JobEvent> = sqlx::query_as("SELECT * FROM job_event WHERE job_id = $1 ORDER BY id")
             .bind(id)
             .fetch_all(&self.pool)
-            .await
+            .await?;
+        let implied = |kind: &str, at: DateTime<Utc>, attempt: i32, data: Option<Value>| JobEvent {
+            id: 0,
+            job_id: id,
+            at,
+            kind: kind.into(),
+            attempt,
+            data,
+        };
+        let mut all = vec![implied("enqueued", job.created_at, 0, None)];
+        if let Some(at) = job.started_at {
+            all.push(implied("started", at, 1, Some(json!({ "leaseEpoch": 1 }))));
+        }
+        all.extend(stored);
+        if let (JobState::Succeeded, Some(at)) = (job.state, job.finalized_at) {
+            all.push(implied("succeeded", at, job.attempts + 1, None));
+        }
+        // Stable: implied events keep their place among stored ones with the same time.
+        all.sort_by_key(|e| e.at);
+        Ok(Some(all))
     }
 
     /// The most recent errors of a job, newest last.
@@ -247,9 +268,8 @@ impl JobStore {
         Ok(Some(outcome))
     }
 
-    /// Claim up to `limit` due jobs: one statement, a MATERIALIZED CTE with SKIP LOCKED (an
-    /// `IN (subquery)` can lock more rows than LIMIT). A job is eligible only when no older
-    /// unfinished job of its target exists, so one target runs one job at a time, in order.
+    /// Claim up to `limit` due jobs in one round trip (SQL function `claim_jobs`, see the
+    /// migration: SKIP LOCKED, per-target FIFO, cached plans).
     pub async fn claim(
         &self,
         worker: &str,
@@ -257,27 +277,8 @@ impl JobStore {
         lease: Duration,
         kinds: &[String],
     ) -> sqlx::Result<Vec<Job>> {
-        let result = sqlx::query_as(
-            "WITH c AS MATERIALIZED ( \
-               SELECT j.id FROM job j \
-               WHERE j.state IN ('queued', 'waiting', 'retrying') AND j.run_at <= now() AND j.kind = ANY($4) \
-                 AND (j.target_key IS NULL OR NOT EXISTS ( \
-                       SELECT 1 FROM job e WHERE e.target_key = j.target_key \
-                         AND e.state IN ('queued', 'running', 'waiting', 'retrying') AND e.seq < j.seq)) \
-               ORDER BY j.run_at, j.seq \
-               LIMIT $1 \
-               FOR NO KEY UPDATE OF j SKIP LOCKED), \
-             claimed AS ( \
-               UPDATE job SET state = 'running', lease_epoch = lease_epoch + 1, locked_by = $2, \
-                 lease_until = now() + make_interval(secs => $3), \
-                 started_at = coalesce(started_at, now()), updated_at = now() \
-               FROM c WHERE job.id = c.id RETURNING job.*), \
-             ev AS (INSERT INTO job_event (job_id, type, attempt, data) \
-               SELECT id, 'started', attempts + 1, jsonb_build_object('worker', $2::text, 'leaseEpoch', lease_epoch) \
-               FROM claimed) \
-             SELECT * FROM claimed ORDER BY run_at, seq"
-        )
-        .bind(limit as i64)
+        let result = sqlx::query_as("SELECT * FROM claim_jobs($1, $2, $3, $4)")
+        .bind(limit as i32)
         .bind(worker)
         .bind(lease.as_secs_f64())
         .bind(kinds)
@@ -305,7 +306,7 @@ impl JobStore {
         sqlx::query_as(
             "UPDATE job SET lease_until = now() + make_interval(secs => $3) \
              FROM unnest($1::uuid[], $2::int[]) AS l(id, epoch) \
-             WHERE job.id = l.id AND job.lease_epoch = l.epoch AND job.state = 'running' \
+             WHERE job.id = ANY($1) AND job.id = l.id AND job.lease_epoch = l.epoch AND job.state = 'running' \
              RETURNING job.id, job.cancel_requested_at IS NOT NULL",
         )
         .bind(&ids)
@@ -315,7 +316,8 @@ impl JobStore {
         .await
     }
 
-    /// Fenced success of many jobs in one statement. Returns the ids whose completion was
+    /// Fenced success of many jobs in one statement. (`id = ANY($1)` steers the planner to the
+    /// primary key; joining on the running-jobs index would walk its dead entries under churn.) Returns the ids whose completion was
     /// accepted (a worker that lost its lease gets nothing back) and whether a job of one of
     /// their targets is now waiting.
     pub async fn succeed_many(
@@ -333,9 +335,9 @@ impl JobStore {
              done AS ( \
                UPDATE job SET state = 'succeeded', result = input.result, finalized_at = now(), \
                  lease_until = NULL, locked_by = NULL, wait = NULL, updated_at = now() \
-               FROM input WHERE job.id = input.id AND job.lease_epoch = input.epoch AND job.state = 'running' \
-               RETURNING job.id, job.attempts, job.target_key), \
-             ev AS (INSERT INTO job_event (job_id, type, attempt) SELECT id, 'succeeded', attempts + 1 FROM done) \
+               FROM input WHERE job.id = ANY($1) AND job.id = input.id AND job.lease_epoch = input.epoch \
+                 AND job.state = 'running' \
+               RETURNING job.id, job.target_key) \
              SELECT id, target_key FROM done",
         )
         .bind(&ids)
@@ -364,34 +366,36 @@ impl JobStore {
     /// worker no longer holds the lease (its result is dropped).
     pub async fn finish(&self, id: Uuid, epoch: i32, how: &Finish) -> sqlx::Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(i32, Option<String>)> = match how {
-            Finish::Retry { run_at, error, checkpoint } => {
+        // run_at is set with the database clock, the one claims compare against.
+        let row: Option<(i32, Option<String>, DateTime<Utc>)> = match how {
+            Finish::Retry { delay, error, checkpoint } => {
                 sqlx::query_as(
-                    "UPDATE job SET state = 'retrying', attempts = attempts + 1, run_at = $3, \
+                    "UPDATE job SET state = 'retrying', attempts = attempts + 1, run_at = now() + make_interval(secs => $3), \
                        last_error = $4, checkpoint = coalesce($5, checkpoint), wait = NULL, \
                        lease_until = NULL, locked_by = NULL, updated_at = now() \
-                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts, target_key",
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts, target_key, run_at",
                 )
                 .bind(id)
                 .bind(epoch)
-                .bind(run_at)
+                .bind(delay.as_secs_f64())
                 .bind(sqlx::types::Json(error))
                 .bind(checkpoint)
                 .fetch_optional(&mut *tx)
                 .await?
             }
-            Finish::Snooze { run_at, condition, message, error, checkpoint } => {
+            Finish::Snooze { delay, condition, message, error, checkpoint } => {
                 sqlx::query_as(
-                    "UPDATE job SET state = 'waiting', snoozes = snoozes + 1, run_at = $3, \
+                    "UPDATE job SET state = 'waiting', snoozes = snoozes + 1, run_at = now() + make_interval(secs => $3), \
                        checkpoint = coalesce($4, checkpoint), last_error = coalesce($5, last_error), \
-                       wait = jsonb_build_object('condition', $6::text, 'message', $7::text, 'nextCheckAt', $3, \
+                       wait = jsonb_build_object('condition', $6::text, 'message', $7::text, \
+                         'nextCheckAt', now() + make_interval(secs => $3), \
                          'since', CASE WHEN wait->>'condition' = $6 THEN wait->'since' ELSE to_jsonb(now()) END), \
                        lease_until = NULL, locked_by = NULL, updated_at = now() \
-                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key",
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key, run_at",
                 )
                 .bind(id)
                 .bind(epoch)
-                .bind(run_at)
+                .bind(delay.as_secs_f64())
                 .bind(checkpoint)
                 .bind(error.as_ref().map(sqlx::types::Json))
                 .bind(condition)
@@ -403,7 +407,7 @@ impl JobStore {
                 sqlx::query_as(
                     "UPDATE job SET state = 'failed', attempts = attempts + $3, last_error = $4, wait = NULL, \
                        finalized_at = now(), lease_until = NULL, locked_by = NULL, updated_at = now() \
-                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts, target_key",
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts, target_key, run_at",
                 )
                 .bind(id)
                 .bind(epoch)
@@ -416,7 +420,7 @@ impl JobStore {
                 sqlx::query_as(
                     "UPDATE job SET state = 'cancelled', wait = NULL, finalized_at = now(), \
                        lease_until = NULL, locked_by = NULL, updated_at = now() \
-                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key",
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key, run_at",
                 )
                 .bind(id)
                 .bind(epoch)
@@ -427,7 +431,7 @@ impl JobStore {
                 sqlx::query_as(
                     "UPDATE job SET state = 'queued', run_at = now(), lease_until = NULL, locked_by = NULL, \
                        updated_at = now() \
-                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key",
+                     WHERE id = $1 AND lease_epoch = $2 AND state = 'running' RETURNING attempts + 1, target_key, run_at",
                 )
                 .bind(id)
                 .bind(epoch)
@@ -435,10 +439,10 @@ impl JobStore {
                 .await?
             }
         };
-        let Some((attempt, target)) = row else {
+        let Some((attempt, target, run_at)) = row else {
             return Ok(false);
         };
-        let (kind, data) = finish_event(how);
+        let (kind, data) = finish_event(how, run_at);
         event(&mut tx, id, kind, attempt, data).await?;
         if target.is_some() || matches!(how, Finish::HandBack) {
             notify(&mut tx, WAKE_CHANNEL, "").await?;
@@ -566,19 +570,20 @@ impl JobStore {
     }
 }
 
-fn finish_event(how: &Finish) -> (&'static str, Option<Value>) {
+fn finish_event(how: &Finish, run_at: DateTime<Utc>) -> (&'static str, Option<Value>) {
     match how {
-        Finish::Retry { run_at, error, .. } => (
+        Finish::Retry { delay, error, .. } => (
             "retry_scheduled",
-            Some(json!({ "error": error, "nextAttemptAt": run_at })),
+            Some(json!({ "error": error, "nextAttemptAt": run_at, "delayMs": delay.as_millis() as u64 })),
         ),
-        Finish::Snooze { run_at, condition, message, error, .. } => (
-            "waiting",
-            Some(match error {
-                Some(e) => json!({ "condition": condition, "message": message, "nextCheckAt": run_at, "error": e }),
-                None => json!({ "condition": condition, "message": message, "nextCheckAt": run_at }),
-            }),
-        ),
+        Finish::Snooze { delay, condition, message, error, .. } => {
+            let mut data = json!({ "condition": condition, "message": message, "nextCheckAt": run_at,
+                                   "delayMs": delay.as_millis() as u64 });
+            if let Some(e) = error {
+                data["error"] = json!(e);
+            }
+            ("waiting", Some(data))
+        }
         Finish::Fail { error, .. } => ("failed", Some(json!({ "error": error }))),
         Finish::Cancelled => ("cancelled", None),
         Finish::HandBack => ("handed_back", None),

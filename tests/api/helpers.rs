@@ -110,7 +110,9 @@ pub fn test_config(db: &TestDb) -> Config {
             readable_budget: Duration::from_secs(3),
             provisioning_budget: Duration::from_secs(6),
             job_deadline: Duration::from_secs(60),
-            job_max_attempts: 20,
+            job_max_attempts: 30,
+            retry_base: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(1),
         },
         azure: AzureConfig::defaults(),
     }
