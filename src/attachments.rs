@@ -94,7 +94,12 @@ impl AttachmentStore {
     }
 
     /// Filter by cluster key and/or by registry (lower-cased id, or bare name).
-    pub async fn list(&self, cluster_key: Option<&str>, registry: Option<&str>, limit: i64) -> sqlx::Result<Vec<Attachment>> {
+    pub async fn list(
+        &self,
+        cluster_key: Option<&str>,
+        registry: Option<&str>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<Attachment>> {
         sqlx::query_as(
             "SELECT * FROM attachment \
              WHERE ($1::text IS NULL OR cluster_key = $1) \

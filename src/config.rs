@@ -10,7 +10,11 @@ use crate::ops::OpsSettings;
 use crate::queue::WorkerConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "acr-attach", version, about = "Attach-as-a-service for Azure Container Registry and AKS")]
+#[command(
+    name = "acr-attach",
+    version,
+    about = "Attach-as-a-service for Azure Container Registry and AKS"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -92,7 +96,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
     /// PostgreSQL URL; the database is created if it does not exist.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/acr_attach")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/acr_attach"
+    )]
     pub database_url: String,
     /// Connections of this replica's pool (LISTEN uses one more of its own).
     #[arg(long, env = "ACR_ATTACH_DB_MAX_CONNECTIONS", default_value_t = 10)]
@@ -205,14 +213,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 500ms, 15s, 10m, 2h or 7d"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 500ms, 15s, 10m, 2h or 7d"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        other => return Err(format!("unknown duration unit '{other}' in '{s}'; use ms, s, m, h or d")),
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}' in '{s}'; use ms, s, m, h or d"
+            ));
+        }
     };
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("'{s}': a duration must be greater than zero"));
@@ -224,7 +238,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
     for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms >= size && ms % size == 0 {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -265,7 +279,13 @@ impl Config {
             ("authorization_budget", fmt_duration(self.ops.authorization_budget)),
             ("job_deadline", fmt_duration(self.ops.job_deadline)),
             ("azure", self.azure.to_string()),
-            ("simulator", self.simulator.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "off".into())),
+            (
+                "simulator",
+                self.simulator
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "off".into()),
+            ),
         ]
     }
 }

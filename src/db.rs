@@ -14,7 +14,13 @@ pub enum DbError {
         "cannot reach PostgreSQL at {host}:{port} (database '{db}', user '{user}'): {cause}. \
          Start PostgreSQL (for example `pg_ctlcluster 15 main start`) or point DATABASE_URL at a running server."
     )]
-    Unreachable { host: String, port: u16, db: String, user: String, cause: String },
+    Unreachable {
+        host: String,
+        port: u16,
+        db: String,
+        user: String,
+        cause: String,
+    },
     #[error("DATABASE_URL '{url}' is not a valid PostgreSQL URL: {cause}")]
     BadUrl { url: String, cause: String },
     #[error("applying database migrations failed: {0}")]
@@ -26,7 +32,10 @@ pub enum DbError {
 pub fn connect_options(url: &str) -> Result<PgConnectOptions, DbError> {
     PgConnectOptions::from_str(url)
         .map(|o| o.log_statements(tracing::log::LevelFilter::Trace))
-        .map_err(|e| DbError::BadUrl { url: redact_url(url), cause: e.to_string() })
+        .map_err(|e| DbError::BadUrl {
+            url: redact_url(url),
+            cause: e.to_string(),
+        })
 }
 
 /// Pool for the service; creates the database first when it does not exist.
@@ -103,5 +112,9 @@ pub async fn ready(pool: &PgPool) -> Result<(), String> {
         .map(|m| m.version)
         .filter(|v| !applied.iter().any(|a| a.0 == *v))
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(format!("migrations not applied: {missing:?}")) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("migrations not applied: {missing:?}"))
+    }
 }

@@ -6,12 +6,12 @@
 //! - [`ops`]: the job kinds (attach, detach, ...) as sequences of idempotent steps.
 //! - [`azure`]: typed ARM / Microsoft Graph client, credentials, clouds.
 //! - [`config`]: every setting in one typed struct.
+pub mod api;
+pub mod attachments;
 pub mod azure;
-pub mod queue;
 pub mod config;
 pub mod db;
-pub mod telemetry;
-pub mod api;
-pub mod startup;
-pub mod attachments;
 pub mod ops;
+pub mod queue;
+pub mod startup;
+pub mod telemetry;

@@ -25,7 +25,12 @@ async fn main() -> ExitCode {
             azure_simulator::run_standalone(&world, listen, ca_out.as_deref()).await
         }
         Command::Openapi => {
-            println!("{}", api::openapi().to_pretty_json().expect("the OpenAPI document serialises"));
+            println!(
+                "{}",
+                api::openapi()
+                    .to_pretty_json()
+                    .expect("the OpenAPI document serialises")
+            );
             Ok(())
         }
     };
@@ -51,7 +56,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let azure = AzureClient::new(&config.azure.resolve()?)?;
     let settings = config.ops.settings();
     let app = Application::build(config, move |pool| {
-        ops::handlers(Arc::new(Ops { azure, attachments: AttachmentStore::new(pool.clone()), settings }))
+        ops::handlers(Arc::new(Ops {
+            azure,
+            attachments: AttachmentStore::new(pool.clone()),
+            settings,
+        }))
     })
     .await?;
     app.run_until_stopped(shutdown_on_signals()).await

@@ -23,7 +23,10 @@ pub struct Application {
 impl Application {
     /// Connect (creating the database if needed), migrate, bind the listener. `handlers` builds
     /// the job kinds this replica runs from the database pool.
-    pub async fn build(config: Config, handlers: impl FnOnce(&sqlx::PgPool) -> Handlers) -> anyhow::Result<Application> {
+    pub async fn build(
+        config: Config,
+        handlers: impl FnOnce(&sqlx::PgPool) -> Handlers,
+    ) -> anyhow::Result<Application> {
         let pool = db::connect(&config.database).await?;
         db::migrate(&pool).await?;
         let listen_pool = db::listen_pool(&config.database)?;
@@ -36,8 +39,10 @@ impl Application {
             pool,
             metrics: telemetry::metrics_handle(),
         };
-        let settings =
-            HttpSettings { max_body_bytes: config.api.max_body_bytes, request_timeout: config.api.request_timeout };
+        let settings = HttpSettings {
+            max_body_bytes: config.api.max_body_bytes,
+            request_timeout: config.api.request_timeout,
+        };
         let router = api::router(state, &settings);
         let (listener, addr) = if config.mode.api() {
             let l = TcpListener::bind(config.listen)
@@ -48,7 +53,15 @@ impl Application {
         } else {
             (None, config.listen)
         };
-        Ok(Application { listener, addr, router, store, listen_pool, handlers, config })
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            store,
+            listen_pool,
+            handlers,
+            config,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -63,7 +76,13 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let workers = self.config.mode.workers().then(|| {
             let cfg = self.config.queue.worker_config();
-            WorkerPool::start(self.store.clone(), self.listen_pool.clone(), self.handlers.clone(), cfg, shutdown.clone())
+            WorkerPool::start(
+                self.store.clone(),
+                self.listen_pool.clone(),
+                self.handlers.clone(),
+                cfg,
+                shutdown.clone(),
+            )
         });
         if let Some(listener) = self.listener {
             tracing::info!(address = %self.addr, docs = %format!("http://{}/docs", self.addr), "HTTP API listening");

@@ -56,19 +56,13 @@ pub(crate) fn mint(key: &[u8], claims: &Claims) -> String {
 /// Checks signature and lifetime; audience is the caller's business (ARM and Graph differ).
 pub(crate) fn verify(key: &[u8], token: &str) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
-    let sig = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| TokenError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::verify(&k, format!("{h}.{p}").as_bytes(), &sig).map_err(|_| TokenError::Malformed)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(p)
-        .map_err(|_| TokenError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Malformed)?;
     let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     let now = Utc::now().timestamp();
     if now >= claims.exp {
@@ -82,17 +76,10 @@ pub(crate) fn verify(key: &[u8], token: &str) -> Result<Claims, TokenError> {
 
 /// Trims a trailing slash so `https://x/` and `https://x` compare equal, as ARM does.
 pub(crate) fn same_audience(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
-fn entra_error(
-    shared: &Shared,
-    status: StatusCode,
-    error: &str,
-    code: u32,
-    text: &str,
-) -> Response {
+fn entra_error(shared: &Shared, status: StatusCode, error: &str, code: u32, text: &str) -> Response {
     let trace = Uuid::new_v4();
     let corr = Uuid::new_v4();
     let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
@@ -110,11 +97,7 @@ fn entra_error(
 
 /// `POST /{tenant}/oauth2/v2.0/token` (client credentials). Returns the client id seen, for the
 /// call log, and the response.
-pub(crate) fn token_endpoint(
-    shared: &Shared,
-    tenant: &str,
-    body: &[u8],
-) -> (Option<String>, Response) {
+pub(crate) fn token_endpoint(shared: &Shared, tenant: &str, body: &[u8]) -> (Option<String>, Response) {
     let form: Vec<(String, String)> = form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -133,26 +116,14 @@ pub(crate) fn token_endpoint(
         );
         return (
             client_id,
-            entra_error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                90002,
-                &text,
-            ),
+            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 90002, &text),
         );
     }
     let Some(grant) = field("grant_type") else {
         let text = "The request body must contain the following parameter: 'grant_type'.";
         return (
             client_id,
-            entra_error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                text,
-            ),
+            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 900144, text),
         );
     };
     if grant != "client_credentials" {
@@ -161,46 +132,24 @@ pub(crate) fn token_endpoint(
         );
         return (
             client_id,
-            entra_error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                70003,
-                &text,
-            ),
+            entra_error(shared, StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &text),
         );
     }
     let Some(cid) = client_id.clone() else {
         let text = "The request body must contain the following parameter: 'client_id'.";
         return (
             None,
-            entra_error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                text,
-            ),
+            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 900144, text),
         );
     };
-    let Some(caller) = world
-        .callers
-        .iter()
-        .find(|c| c.client_id.eq_ignore_ascii_case(&cid))
-    else {
+    let Some(caller) = world.callers.iter().find(|c| c.client_id.eq_ignore_ascii_case(&cid)) else {
         let text = format!(
             "Application with identifier '{cid}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
             world.tenant_id
         );
         return (
             client_id,
-            entra_error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                700016,
-                &text,
-            ),
+            entra_error(shared, StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &text),
         );
     };
     match field("client_secret") {
@@ -208,13 +157,7 @@ pub(crate) fn token_endpoint(
             let text = "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
             return (
                 client_id,
-                entra_error(
-                    shared,
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000218,
-                    text,
-                ),
+                entra_error(shared, StatusCode::UNAUTHORIZED, "invalid_client", 7000218, text),
             );
         }
         Some(secret) if secret != caller.client_secret => {
@@ -224,21 +167,15 @@ pub(crate) fn token_endpoint(
             );
             return (
                 client_id,
-                entra_error(
-                    shared,
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000215,
-                    &text,
-                ),
+                entra_error(shared, StatusCode::UNAUTHORIZED, "invalid_client", 7000215, &text),
             );
         }
         Some(_) => {}
     }
     let scope = field("scope").unwrap_or_default();
     let resource = scope.strip_suffix("/.default").unwrap_or("");
-    let is_arm = same_audience(resource, &world.arm_audience)
-        || same_audience(resource, "https://management.core.windows.net");
+    let is_arm =
+        same_audience(resource, &world.arm_audience) || same_audience(resource, "https://management.core.windows.net");
     let is_graph = same_audience(resource, &world.graph_audience);
     if scope.contains(' ') || !(is_arm || is_graph) {
         let text = format!(
@@ -246,13 +183,7 @@ pub(crate) fn token_endpoint(
         );
         return (
             client_id,
-            entra_error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                70011,
-                &text,
-            ),
+            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_scope", 70011, &text),
         );
     }
     let now = Utc::now().timestamp();
@@ -316,9 +247,6 @@ mod tests {
         assert!(matches!(verify(b"k2", &t), Err(TokenError::Malformed)));
         assert!(matches!(verify(key, "a.b"), Err(TokenError::Malformed)));
         let old = mint(key, &claims(1));
-        assert!(matches!(
-            verify(key, &old),
-            Err(TokenError::Expired { exp: 1 })
-        ));
+        assert!(matches!(verify(key, &old), Err(TokenError::Expired { exp: 1 })));
     }
 }

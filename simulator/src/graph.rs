@@ -55,9 +55,7 @@ fn not_found(id: &str) -> GraphError {
     err(
         StatusCode::NOT_FOUND,
         "Request_ResourceNotFound",
-        format!(
-            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-        ),
+        format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
     )
 }
 
@@ -123,15 +121,14 @@ fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), Grap
             Route::CheckMemberGroups(segs[1].clone(), false),
         )),
         ["serviceprincipals", _, "transitivememberof"]
-        | [
-            "serviceprincipals",
-            _,
-            "transitivememberof",
-            "microsoft.graph.group",
-        ] if m == Method::GET => Some((
-            "Graph_ServicePrincipals_ListTransitiveMemberOf",
-            Route::TransitiveMemberOf(segs[1].clone()),
-        )),
+        | ["serviceprincipals", _, "transitivememberof", "microsoft.graph.group"]
+            if m == Method::GET =>
+        {
+            Some((
+                "Graph_ServicePrincipals_ListTransitiveMemberOf",
+                Route::TransitiveMemberOf(segs[1].clone()),
+            ))
+        }
         _ => None,
     };
     found.ok_or_else(|| {
@@ -144,21 +141,13 @@ fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), Grap
     })
 }
 
-fn authenticate(
-    shared: &Shared,
-    headers: &HeaderMap,
-    audience: &str,
-) -> Result<auth::Claims, GraphError> {
+fn authenticate(shared: &Shared, headers: &HeaderMap, audience: &str) -> Result<auth::Claims, GraphError> {
     let unauth = |m: &str| err(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m);
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(token) = value
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(token) = value.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
         return Err(unauth("Access token is empty."));
     };
     let claims = match auth::verify(&shared.signing_key, token) {
@@ -249,9 +238,7 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                 .iter()
                 .find(|p| {
                     p.kind == PrincipalKind::ServicePrincipal
-                        && p.app_id
-                            .as_deref()
-                            .is_some_and(|a| a.eq_ignore_ascii_case(&app_id))
+                        && p.app_id.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&app_id))
                 })
                 .filter(|p| !st.is_replicating(shared.started, &p.object_id))
                 .cloned()
@@ -268,10 +255,7 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                     "Unable to read JSON request payload.",
                 )
             })?;
-            let reference = body
-                .get("@odata.id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let reference = body.get("@odata.id").and_then(Value::as_str).unwrap_or_default();
             let member_id = reference
                 .trim_end_matches('/')
                 .rsplit('/')
@@ -286,11 +270,7 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                 ));
             }
             let member = visible(shared, st, &member_id).ok_or_else(|| not_found(&member_id))?;
-            if group
-                .members
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(&member.object_id))
-            {
+            if group.members.iter().any(|m| m.eq_ignore_ascii_case(&member.object_id)) {
                 return Err(err(
                     StatusCode::BAD_REQUEST,
                     "Request_BadRequest",
@@ -303,12 +283,7 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
         Route::RemoveMember(gid, mid) => {
             require(st, oid, WRITE_PERMS)?;
             let group = group_of(shared, st, &gid)?;
-            let Some(member) = group
-                .members
-                .iter()
-                .find(|m| m.eq_ignore_ascii_case(&mid))
-                .cloned()
-            else {
+            let Some(member) = group.members.iter().find(|m| m.eq_ignore_ascii_case(&mid)).cloned() else {
                 return Err(not_found(&mid));
             };
             set_membership(st, &group.object_id, &member, false);
@@ -384,13 +359,9 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                 .max(1);
             let start: usize = match query_param(&req.query, "$skiptoken") {
                 None => 0,
-                Some(t) => t.parse().map_err(|_| {
-                    err(
-                        StatusCode::BAD_REQUEST,
-                        "Request_BadRequest",
-                        "Invalid $skiptoken.",
-                    )
-                })?,
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| err(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid $skiptoken."))?,
             };
             let end = (start + page_size).min(all.len());
             let mut out = json!({
@@ -398,12 +369,8 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                 "value": all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(),
             });
             if end < all.len() {
-                let q = reply::encode_query(&[
-                    ("$top", &page_size.to_string()),
-                    ("$skiptoken", &end.to_string()),
-                ]);
-                out["@odata.nextLink"] =
-                    Value::String(format!("{}{}?{q}", shared.base_url, req.raw_path));
+                let q = reply::encode_query(&[("$top", &page_size.to_string()), ("$skiptoken", &end.to_string())]);
+                out["@odata.nextLink"] = Value::String(format!("{}{}?{q}", shared.base_url, req.raw_path));
             }
             Ok(reply::json(StatusCode::OK, &out))
         }
@@ -432,13 +399,7 @@ fn set_membership(st: &mut State, group: &str, member: &str, added: bool) {
 }
 
 /// Serves one Graph request (path starting with `/v1.0/`).
-pub(crate) fn handle(
-    shared: &Shared,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Outcome {
+pub(crate) fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Outcome {
     let raw_path = uri.path();
     let segs: Vec<String> = raw_path
         .split('/')
@@ -485,10 +446,7 @@ pub(crate) fn handle(
             reply::json(e.status, &body)
         }
     };
-    for (name, value) in [
-        ("request-id", &request_id),
-        ("client-request-id", &client_request_id),
-    ] {
+    for (name, value) in [("request-id", &request_id), ("client-request-id", &client_request_id)] {
         if let Ok(v) = HeaderValue::from_str(value) {
             response.headers_mut().insert(name, v);
         }

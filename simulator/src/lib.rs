@@ -28,9 +28,9 @@ use tokio::task::JoinHandle;
 
 pub use state::CallRecord;
 pub use world::{
-    Behaviour, Bucket, Caller, KubeletIdentity, ManagedCluster, PermissionEntry, Principal,
-    PrincipalKind, PrincipalNotFoundMode, Registry, ResourceGroup, RoleAssignmentRecord,
-    RoleDefinition, RolePermission, Subscription, Throttling, UserAssignedIdentity, World,
+    Behaviour, Bucket, Caller, KubeletIdentity, ManagedCluster, PermissionEntry, Principal, PrincipalKind,
+    PrincipalNotFoundMode, Registry, ResourceGroup, RoleAssignmentRecord, RoleDefinition, RolePermission, Subscription,
+    Throttling, UserAssignedIdentity, World,
 };
 
 use state::{Shared, SharedRef, StoredAssignment};
@@ -155,8 +155,7 @@ impl Simulator {
         rec.created_on.get_or_insert(now);
         rec.updated_on.get_or_insert(now);
         let mut st = self.inner.shared.lock();
-        st.assignments
-            .retain(|a| !a.rec.name.eq_ignore_ascii_case(&rec.name));
+        st.assignments.retain(|a| !a.rec.name.eq_ignore_ascii_case(&rec.name));
         st.assignments.push(StoredAssignment {
             rec,
             written_at: None,
@@ -213,12 +212,7 @@ impl Simulator {
     /// Stops accepting connections and closes open ones.
     pub async fn shutdown(self) {
         let _ = self.inner.shutdown.send(true);
-        let task = self
-            .inner
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let task = self.inner.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -228,19 +222,12 @@ impl Simulator {
 /// The standalone runner used by `acr-attach simulator --world FILE --listen ADDR [--ca-out FILE]`:
 /// starts, prints one line with the base URL and where the CA PEM was written, runs until
 /// Ctrl-C/SIGTERM.
-pub async fn run_standalone(
-    world_path: &Path,
-    listen: SocketAddr,
-    ca_out: Option<&Path>,
-) -> anyhow::Result<()> {
+pub async fn run_standalone(world_path: &Path, listen: SocketAddr, ca_out: Option<&Path>) -> anyhow::Result<()> {
     let world = World::from_file(world_path)?;
     let sim = start(world, listen).await?;
     let ca_path: PathBuf = match ca_out {
         Some(p) => p.to_path_buf(),
-        None => std::env::temp_dir().join(format!(
-            "azure-simulator-ca-{}.pem",
-            sim.local_addr().port()
-        )),
+        None => std::env::temp_dir().join(format!("azure-simulator-ca-{}.pem", sim.local_addr().port())),
     };
     std::fs::write(&ca_path, sim.ca_pem())
         .with_context(|| format!("writing CA certificate to {}", ca_path.display()))?;

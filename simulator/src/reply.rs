@@ -25,9 +25,7 @@ pub(crate) fn empty(status: StatusCode) -> Response {
 
 /// Percent-decodes one URL component (`+` is kept: paths don't use it for spaces).
 pub(crate) fn decode_path_segment(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Parses a query string into (name, value) pairs, decoding `%XX` and `+`.

@@ -166,10 +166,7 @@ impl State {
             }
             if change.added {
                 members.retain(|m| !m.eq_ignore_ascii_case(&change.member));
-            } else if !members
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(&change.member))
-            {
+            } else if !members.iter().any(|m| m.eq_ignore_ascii_case(&change.member)) {
                 members.push(change.member.clone());
             }
         }
@@ -190,9 +187,7 @@ impl State {
         while let Some(current) = frontier.pop() {
             for g in &groups {
                 let glc = g.to_ascii_lowercase();
-                if found.iter().any(|f| f.eq_ignore_ascii_case(g))
-                    || g.eq_ignore_ascii_case(object_id)
-                {
+                if found.iter().any(|f| f.eq_ignore_ascii_case(g)) || g.eq_ignore_ascii_case(object_id) {
                     continue;
                 }
                 if self

@@ -478,8 +478,7 @@ fn default_token_lifetime() -> u64 {
 impl World {
     /// Loads a world file, so the standalone runner and tests share one format.
     pub fn from_file(path: &Path) -> anyhow::Result<World> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading world file {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading world file {}", path.display()))?;
         Self::from_json(&text).with_context(|| format!("in world file {}", path.display()))
     }
 
@@ -493,18 +492,9 @@ impl World {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.tenant_id.is_empty(), "tenantId must not be empty");
-        anyhow::ensure!(
-            self.behaviour.page_size > 0,
-            "behaviour.pageSize must be > 0"
-        );
-        for rate in [
-            self.behaviour.server_error_rate,
-            self.behaviour.drop_connection_rate,
-        ] {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&rate),
-                "fault rates must be within 0..1"
-            );
+        anyhow::ensure!(self.behaviour.page_size > 0, "behaviour.pageSize must be > 0");
+        for rate in [self.behaviour.server_error_rate, self.behaviour.drop_connection_rate] {
+            anyhow::ensure!((0.0..=1.0).contains(&rate), "fault rates must be within 0..1");
         }
         for c in &self.subscriptions {
             for rg in &c.resource_groups {
@@ -531,12 +521,7 @@ impl World {
         };
         for c in &self.callers {
             if !known(&self.directory, &extra, &c.object_id) {
-                extra.push(sp(
-                    &c.object_id,
-                    &c.client_id,
-                    &c.display_name,
-                    "Application",
-                ));
+                extra.push(sp(&c.object_id, &c.client_id, &c.display_name, "Application"));
             }
         }
         for sub in &self.subscriptions {
@@ -551,12 +536,7 @@ impl World {
                 }
                 for id in &rg.user_assigned_identities {
                     if !known(&self.directory, &extra, &id.principal_id) {
-                        extra.push(sp(
-                            &id.principal_id,
-                            &id.client_id,
-                            &id.name,
-                            "ManagedIdentity",
-                        ));
+                        extra.push(sp(&id.principal_id, &id.client_id, &id.name, "ManagedIdentity"));
                     }
                 }
             }

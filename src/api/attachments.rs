@@ -32,15 +32,12 @@ pub struct PairRequest {
 
 impl PairRequest {
     fn parse(&self) -> ApiResult<PairArgs> {
-        let cluster: ClusterId = self
-            .cluster
-            .trim()
-            .parse()
-            .map_err(|e: crate::azure::IdError| ApiError::bad_request("InvalidClusterId", e.to_string()).with_target("cluster"))?;
-        let registry: RegistryRef = self
-            .registry
-            .parse()
-            .map_err(|e: crate::azure::IdError| ApiError::bad_request("InvalidRegistry", e.to_string()).with_target("registry"))?;
+        let cluster: ClusterId = self.cluster.trim().parse().map_err(|e: crate::azure::IdError| {
+            ApiError::bad_request("InvalidClusterId", e.to_string()).with_target("cluster")
+        })?;
+        let registry: RegistryRef = self.registry.parse().map_err(|e: crate::azure::IdError| {
+            ApiError::bad_request("InvalidRegistry", e.to_string()).with_target("registry")
+        })?;
         Ok(PairArgs { cluster, registry })
     }
 }
@@ -108,7 +105,9 @@ pub async fn list_attachments(
 ) -> ApiResult<Json<AttachmentList>> {
     let limit = p.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("InvalidQueryParameter", "limit must be between 1 and 500").with_target("limit"));
+        return Err(
+            ApiError::bad_request("InvalidQueryParameter", "limit must be between 1 and 500").with_target("limit"),
+        );
     }
     let cluster = p
         .cluster
@@ -127,6 +126,9 @@ pub async fn list_attachments(
         })
         .transpose()
         .map_err(|e| ApiError::bad_request("InvalidRegistry", e.to_string()).with_target("registry"))?;
-    let value = state.attachments.list(cluster.as_deref(), registry.as_deref(), limit).await?;
+    let value = state
+        .attachments
+        .list(cluster.as_deref(), registry.as_deref(), limit)
+        .await?;
     Ok(Json(AttachmentList { value }))
 }

@@ -34,7 +34,12 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: ErrorBody { code: code.into(), message: message.into(), target: None, details: Vec::new() },
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+                target: None,
+                details: Vec::new(),
+            },
         }
     }
     pub fn with_target(mut self, target: impl Into<String>) -> Self {
@@ -87,9 +92,20 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(status = %self.status, code = %self.body.code, "request failed");
         }
-        let mut res = (self.status, axum::Json(ErrorResponse { error: self.body.clone() })).into_response();
-        res.headers_mut()
-            .insert("x-ms-error-code", self.body.code.parse().unwrap_or(axum::http::HeaderValue::from_static("Error")));
+        let mut res = (
+            self.status,
+            axum::Json(ErrorResponse {
+                error: self.body.clone(),
+            }),
+        )
+            .into_response();
+        res.headers_mut().insert(
+            "x-ms-error-code",
+            self.body
+                .code
+                .parse()
+                .unwrap_or(axum::http::HeaderValue::from_static("Error")),
+        );
         res
     }
 }

@@ -19,10 +19,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
-            let got = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type '{ct}'") };
+            let got = if ct.is_empty() {
+                "no Content-Type".to_string()
+            } else {
+                format!("Content-Type '{ct}'")
+            };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
@@ -38,17 +46,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     "the request body is larger than the service accepts (ACR_ATTACH_MAX_BODY_BYTES)",
                 )
             } else {
-                ApiError::bad_request("InvalidRequestContent", format!("the request body could not be read: {}", rej.body_text()))
+                ApiError::bad_request(
+                    "InvalidRequestContent",
+                    format!("the request body could not be read: {}", rej.body_text()),
+                )
             }
         })?;
         if raw.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("InvalidRequestContent", "the request body is empty; expected a JSON object"));
+            return Err(ApiError::bad_request(
+                "InvalidRequestContent",
+                "the request body is empty; expected a JSON object",
+            ));
         }
         let de = &mut serde_json::Deserializer::from_slice(&raw);
         let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let what = if inner.is_syntax() || inner.is_eof() { "is not valid JSON" } else { "does not match the schema" };
+            let what = if inner.is_syntax() || inner.is_eof() {
+                "is not valid JSON"
+            } else {
+                "does not match the schema"
+            };
             let err = ApiError::bad_request("InvalidRequestContent", format!("the request body {what}: {inner}"));
             if path == "." { err } else { err.with_target(path) }
         })?;

@@ -51,5 +51,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             metrics::gauge!("acr_attach_jobs_waiting", "condition" => condition).set(n as f64);
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }

@@ -114,7 +114,13 @@ pub struct EventView {
 
 impl From<JobEvent> for EventView {
     fn from(e: JobEvent) -> Self {
-        EventView { id: e.id, at: e.at, kind: e.kind, attempt: e.attempt, data: e.data }
+        EventView {
+            id: e.id,
+            at: e.at,
+            kind: e.kind,
+            attempt: e.attempt,
+            data: e.data,
+        }
     }
 }
 
@@ -146,8 +152,11 @@ pub async fn load_view(state: &AppState, id: Uuid) -> ApiResult<JobView> {
 }
 
 fn job_not_found(id: Uuid) -> ApiError {
-    ApiError::not_found("JobNotFound", format!("no job with id {id} (finished jobs are kept 7 days, failed 30)"))
-        .with_target("id")
+    ApiError::not_found(
+        "JobNotFound",
+        format!("no job with id {id} (finished jobs are kept 7 days, failed 30)"),
+    )
+    .with_target("id")
 }
 
 /// Get a job.
@@ -167,7 +176,9 @@ pub async fn list_jobs(
 ) -> ApiResult<Json<JobList>> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("InvalidQueryParameter", "limit must be between 1 and 200").with_target("limit"));
+        return Err(
+            ApiError::bad_request("InvalidQueryParameter", "limit must be between 1 and 200").with_target("limit"),
+        );
     }
     let job_state = p
         .state
@@ -181,12 +192,21 @@ pub async fn list_jobs(
         .map(|c| c.parse::<i64>().ok().filter(|n| *n > 0))
         .map(|o| {
             o.ok_or_else(|| {
-                ApiError::bad_request("InvalidQueryParameter", "cursor is not one this service issued; use nextLink as given")
-                    .with_target("cursor")
+                ApiError::bad_request(
+                    "InvalidQueryParameter",
+                    "cursor is not one this service issued; use nextLink as given",
+                )
+                .with_target("cursor")
             })
         })
         .transpose()?;
-    let filter = JobFilter { kind: p.kind.clone(), state: job_state, target_key: p.target.clone(), before_seq, limit: limit + 1 };
+    let filter = JobFilter {
+        kind: p.kind.clone(),
+        state: job_state,
+        target_key: p.target.clone(),
+        before_seq,
+        limit: limit + 1,
+    };
     let mut jobs = state.store.list(&filter).await?;
     let next_link = (jobs.len() as i64 > limit).then(|| {
         jobs.truncate(limit as usize);
@@ -205,7 +225,10 @@ pub async fn list_jobs(
         q.append_pair("cursor", &last.to_string());
         format!("/v1/jobs?{}", q.finish())
     });
-    Ok(Json(JobList { value: jobs.into_iter().map(|j| JobView::from_job(j, None)).collect(), next_link }))
+    Ok(Json(JobList {
+        value: jobs.into_iter().map(|j| JobView::from_job(j, None)).collect(),
+        next_link,
+    }))
 }
 
 /// A job's timeline: enqueued, each attempt, waits, errors, cancellation, rescues.
@@ -215,7 +238,9 @@ pub async fn list_jobs(
 pub async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
     let id = parse_job_id(&id)?;
     let events = state.store.events(id).await?.ok_or_else(|| job_not_found(id))?;
-    Ok(Json(EventList { value: events.into_iter().map(EventView::from).collect() }))
+    Ok(Json(EventList {
+        value: events.into_iter().map(EventView::from).collect(),
+    }))
 }
 
 /// Cancel a job. A queued or waiting job is cancelled at once (200); a running one is told to
@@ -256,7 +281,10 @@ async fn cancel_status(state: &AppState, id: Uuid) -> ApiResult<StatusCode> {
         CancelOutcome::AlreadyFinished(j) if j.state == JobState::Cancelled => Ok(StatusCode::OK),
         CancelOutcome::AlreadyFinished(j) => Err(ApiError::conflict(
             "JobAlreadyFinished",
-            format!("job {id} already {}; only unfinished jobs can be cancelled", j.state.as_str()),
+            format!(
+                "job {id} already {}; only unfinished jobs can be cancelled",
+                j.state.as_str()
+            ),
         )),
     }
 }
@@ -269,7 +297,8 @@ pub async fn job_response(state: &AppState, status: StatusCode, id: Uuid) -> Api
     res.headers_mut().insert("operation-location", loc.clone());
     if status == StatusCode::ACCEPTED {
         res.headers_mut().insert(header::LOCATION, loc);
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     Ok(res)
 }
@@ -293,7 +322,11 @@ pub async fn submit(
         }
     }
     let enq = state.store.enqueue(&mut tx, &new).await?;
-    let status = if enq.deduplicated { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let status = if enq.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     if let Some(key) = &key {
         idempotency::remember(&mut tx, scope, key, status, enq.job.id).await?;
     }

@@ -27,7 +27,10 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
 }
 
 pub async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found("NotFound", format!("there is no {method} {}; see /docs for the API", uri.path()))
+    ApiError::not_found(
+        "NotFound",
+        format!("there is no {method} {}; see /docs for the API", uri.path()),
+    )
 }
 
 pub async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -43,5 +46,9 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 pub fn timeout_response() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RequestTimeout", "the request took too long; retry shortly")
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "RequestTimeout",
+        "the request took too long; retry shortly",
+    )
 }

@@ -8,13 +8,12 @@ use super::client::{AzureClient, Req, Service};
 use super::context::CallContext;
 use super::error::{AzureError, ErrorKind};
 use super::ids::{
-    ClusterId, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,
-    UserAssignedIdentityId,
+    ClusterId, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };
 use super::models::{
-    ArgResponse, Deleted, ManagedCluster, Permission, Registry, RegistrySummary, RoleAssignment,
-    RoleAssignmentCreate, RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster,
-    WireIdentity, WireRegistry, WireRoleAssignment, WireRoleDefinition,
+    ArgResponse, Deleted, ManagedCluster, Permission, Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate,
+    RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster, WireIdentity, WireRegistry,
+    WireRoleAssignment, WireRoleDefinition,
 };
 use reqwest::Method;
 use std::collections::BTreeMap;
@@ -61,19 +60,9 @@ impl AzureClient {
     }
 
     /// `GET` a managed cluster (404 ⇒ `NotFound` error).
-    pub async fn get_managed_cluster(
-        &self,
-        ctx: &CallContext,
-        id: &ClusterId,
-    ) -> Result<ManagedCluster, AzureError> {
-        let url = self.arm_url(
-            &id.as_resource_id().segments(),
-            &self.inner.api.managed_clusters,
-            None,
-        );
-        let resp = self
-            .arm(ctx, "get_managed_cluster", Method::GET, url, None)
-            .await?;
+    pub async fn get_managed_cluster(&self, ctx: &CallContext, id: &ClusterId) -> Result<ManagedCluster, AzureError> {
+        let url = self.arm_url(&id.as_resource_id().segments(), &self.inner.api.managed_clusters, None);
+        let resp = self.arm(ctx, "get_managed_cluster", Method::GET, url, None).await?;
         match resp.status {
             200 => Ok(resp.json::<WireCluster>()?.into()),
             _ => Err(resp.into_error()),
@@ -81,19 +70,9 @@ impl AzureClient {
     }
 
     /// `GET` a registry (404 ⇒ `NotFound` error). The returned `id` has ARM's canonical casing.
-    pub async fn get_registry(
-        &self,
-        ctx: &CallContext,
-        id: &RegistryId,
-    ) -> Result<Registry, AzureError> {
-        let url = self.arm_url(
-            &id.as_resource_id().segments(),
-            &self.inner.api.registries,
-            None,
-        );
-        let resp = self
-            .arm(ctx, "get_registry", Method::GET, url, None)
-            .await?;
+    pub async fn get_registry(&self, ctx: &CallContext, id: &RegistryId) -> Result<Registry, AzureError> {
+        let url = self.arm_url(&id.as_resource_id().segments(), &self.inner.api.registries, None);
+        let resp = self.arm(ctx, "get_registry", Method::GET, url, None).await?;
         match resp.status {
             200 => Ok(resp.json::<WireRegistry>()?.into()),
             _ => Err(resp.into_error()),
@@ -111,14 +90,8 @@ impl AzureClient {
             &["providers", "Microsoft.ContainerRegistry", "registries"],
         );
         let url = self.arm_url(&segments, &self.inner.api.registries, None);
-        self.get_all_pages::<WireRegistry, Registry>(
-            ctx,
-            Service::Arm,
-            "list_registries",
-            None,
-            url,
-        )
-        .await
+        self.get_all_pages::<WireRegistry, Registry>(ctx, Service::Arm, "list_registries", None, url)
+            .await
     }
 
     /// Finds registries named `name` (case-insensitive) through Azure Resource Graph, in
@@ -134,10 +107,7 @@ impl AzureClient {
         let query = registry_by_name_query(name);
         let url = self.url(
             Service::Arm,
-            &with(
-                Vec::new(),
-                &["providers", "Microsoft.ResourceGraph", "resources"],
-            ),
+            &with(Vec::new(), &["providers", "Microsoft.ResourceGraph", "resources"]),
             Some(format!(
                 "api-version={}",
                 super::client::encode_query_value(&self.inner.api.resource_graph)
@@ -170,9 +140,7 @@ impl AzureClient {
                 if !batch.is_empty() {
                     body["subscriptions"] = serde_json::json!(batch);
                 }
-                let resp = self
-                    .arm(ctx, OP, Method::POST, url.clone(), Some(&body))
-                    .await?;
+                let resp = self.arm(ctx, OP, Method::POST, url.clone(), Some(&body)).await?;
                 if resp.status != 200 {
                     return Err(resp.into_error());
                 }
@@ -233,9 +201,7 @@ impl AzureClient {
         id: &RoleAssignmentId,
     ) -> Result<Option<RoleAssignment>, AzureError> {
         let url = self.arm_url(&id.segments(), &self.inner.api.role_assignments, None);
-        let resp = self
-            .arm(ctx, "get_role_assignment", Method::GET, url, None)
-            .await?;
+        let resp = self.arm(ctx, "get_role_assignment", Method::GET, url, None).await?;
         match resp.status {
             200 => Ok(Some(resp.json::<WireRoleAssignment>()?.into())),
             404 => Ok(None),
@@ -281,14 +247,8 @@ impl AzureClient {
         );
         let expr = filter.expression();
         let url = self.arm_url(&segments, &self.inner.api.role_assignments, expr.as_deref());
-        self.get_all_pages::<WireRoleAssignment, RoleAssignment>(
-            ctx,
-            Service::Arm,
-            "list_role_assignments",
-            None,
-            url,
-        )
-        .await
+        self.get_all_pages::<WireRoleAssignment, RoleAssignment>(ctx, Service::Arm, "list_role_assignments", None, url)
+            .await
     }
 
     /// `GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{role}`.
@@ -308,9 +268,7 @@ impl AzureClient {
             ],
         );
         let url = self.arm_url(&segments, &self.inner.api.role_assignments, None);
-        let resp = self
-            .arm(ctx, "get_role_definition", Method::GET, url, None)
-            .await?;
+        let resp = self.arm(ctx, "get_role_definition", Method::GET, url, None).await?;
         match resp.status {
             200 => Ok(resp.json::<WireRoleDefinition>()?.into()),
             _ => Err(resp.into_error()),
@@ -330,14 +288,8 @@ impl AzureClient {
             &["providers", "Microsoft.Authorization", "permissions"],
         );
         let url = self.arm_url(&segments, &self.inner.api.role_assignments, None);
-        self.get_all_pages::<Permission, Permission>(
-            ctx,
-            Service::Arm,
-            "caller_permissions",
-            None,
-            url,
-        )
-        .await
+        self.get_all_pages::<Permission, Permission>(ctx, Service::Arm, "caller_permissions", None, url)
+            .await
     }
 
     /// Creates or updates a user-assigned identity (synchronous; 200 or 201).
@@ -355,13 +307,7 @@ impl AzureClient {
         );
         let body = serde_json::json!({ "location": location, "tags": tags });
         let resp = self
-            .arm(
-                ctx,
-                "put_user_assigned_identity",
-                Method::PUT,
-                url,
-                Some(&body),
-            )
+            .arm(ctx, "put_user_assigned_identity", Method::PUT, url, Some(&body))
             .await?;
         match resp.status {
             200 | 201 => Ok(resp.json::<WireIdentity>()?.into()),

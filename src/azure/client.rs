@@ -8,10 +8,7 @@
 use super::cloud::Cloud;
 use super::config::{ApiVersions, AzureSettings, ConfigError};
 use super::context::{CallContext, CallRecord};
-use super::error::{
-    AzureError, AzureErrorInfo, ErrorKind, error_chain, parse_error_body, parse_retry_after,
-    truncate,
-};
+use super::error::{AzureError, AzureErrorInfo, ErrorKind, error_chain, parse_error_body, parse_retry_after, truncate};
 use super::ids::SubscriptionId;
 use azure_core::credentials::TokenCredential;
 use reqwest::header::HeaderMap;
@@ -56,8 +53,8 @@ pub fn build_http_client(settings: &AzureSettings) -> Result<reqwest::Client, Co
         .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("acr-attach/", env!("CARGO_PKG_VERSION")));
     if let Some(bundle) = &settings.ca_bundle {
-        let certs = reqwest::Certificate::from_pem_bundle(&bundle.pem)
-            .map_err(|e| ConfigError(format!("--ca-bundle: {e}")))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&bundle.pem).map_err(|e| ConfigError(format!("--ca-bundle: {e}")))?;
         b = b.tls_certs_merge(certs);
     }
     b.build()
@@ -94,9 +91,7 @@ pub(super) struct Resp {
 }
 
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.to_string())
+    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.to_string())
 }
 
 impl Resp {
@@ -121,15 +116,14 @@ impl Resp {
     }
 
     fn request_id(&self) -> Option<String> {
-        header_str(&self.headers, "x-ms-request-id")
-            .or_else(|| header_str(&self.headers, "request-id"))
+        header_str(&self.headers, "x-ms-request-id").or_else(|| header_str(&self.headers, "request-id"))
     }
 
     /// The error this (unexpected) response represents.
     pub fn into_error(self) -> AzureError {
         let parsed = parse_error_body(&self.body);
-        let retry_after = header_str(&self.headers, "retry-after")
-            .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+        let retry_after =
+            header_str(&self.headers, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
         let request_id = self.request_id().or(parsed.graph_request_id);
         let message = if parsed.message.is_empty() {
             format!("HTTP {} with no error message", self.status)
@@ -188,11 +182,7 @@ impl AzureClient {
         Ok(Self::from_parts(settings, http, credential))
     }
 
-    fn from_parts(
-        settings: &AzureSettings,
-        http: reqwest::Client,
-        credential: Arc<dyn TokenCredential>,
-    ) -> Self {
+    fn from_parts(settings: &AzureSettings, http: reqwest::Client, credential: Arc<dyn TokenCredential>) -> Self {
         AzureClient {
             inner: Arc::new(Inner {
                 http,
@@ -230,9 +220,7 @@ impl AzureClient {
     pub(super) fn url(&self, service: Service, segments: &[String], query: Option<String>) -> Url {
         let mut url = self.base(service).clone();
         {
-            let mut p = url
-                .path_segments_mut()
-                .expect("endpoints are validated https URLs");
+            let mut p = url.path_segments_mut().expect("endpoints are validated https URLs");
             p.pop_if_empty();
             p.extend(segments);
         }
@@ -241,12 +229,7 @@ impl AzureClient {
     }
 
     /// An ARM URL with `api-version` and an optional `$filter`.
-    pub(super) fn arm_url(
-        &self,
-        segments: &[String],
-        api_version: &str,
-        filter: Option<&str>,
-    ) -> Url {
+    pub(super) fn arm_url(&self, segments: &[String], api_version: &str, filter: Option<&str>) -> Url {
         let mut q = format!("api-version={}", encode_query_value(api_version));
         if let Some(f) = filter {
             q.push_str("&$filter=");
@@ -257,26 +240,17 @@ impl AzureClient {
 
     /// Validates a `nextLink`: it must point at the configured endpoint of the same service,
     /// because we send the bearer token to it.
-    pub(super) fn next_link(
-        &self,
-        service: Service,
-        operation: &'static str,
-        link: &str,
-    ) -> Result<Url, AzureError> {
+    pub(super) fn next_link(&self, service: Service, operation: &'static str, link: &str) -> Result<Url, AzureError> {
         let base = self.base(service);
         let url = Url::parse(link).map_err(|e| {
             AzureError::new(
                 operation,
                 ErrorKind::Refused,
-                format!(
-                    "nextLink '{}' is not an absolute URL: {e}",
-                    truncate(link, 200)
-                ),
+                format!("nextLink '{}' is not an absolute URL: {e}", truncate(link, 200)),
             )
         })?;
         let same_origin = url.scheme() == base.scheme()
-            && url.host_str().map(str::to_ascii_lowercase)
-                == base.host_str().map(str::to_ascii_lowercase)
+            && url.host_str().map(str::to_ascii_lowercase) == base.host_str().map(str::to_ascii_lowercase)
             && url.port_or_known_default() == base.port_or_known_default();
         if !same_origin {
             return Err(AzureError::new(
@@ -324,11 +298,7 @@ impl AzureClient {
             }
             Ok(Err(e)) => {
                 tracing::warn!(operation = req.operation, %scope, error = %e, "token acquisition failed");
-                return Err(with_ids(super::error::from_token_error(
-                    req.operation,
-                    scope,
-                    &e,
-                )));
+                return Err(with_ids(super::error::from_token_error(req.operation, scope, &e)));
             }
             Ok(Ok(t)) => t,
         };
@@ -339,10 +309,7 @@ impl AzureClient {
             .http
             .request(req.method.clone(), req.url.clone())
             .bearer_auth(token.token.secret())
-            .header(
-                "x-ms-correlation-request-id",
-                ctx.correlation_id.to_string(),
-            )
+            .header("x-ms-correlation-request-id", ctx.correlation_id.to_string())
             .header("x-ms-client-request-id", client_request_id.to_string())
             .header(reqwest::header::ACCEPT, "application/json");
         if req.service == Service::Graph {
@@ -398,17 +365,14 @@ impl AzureClient {
             }
             Ok((status, headers, body)) => {
                 record.status = Some(status);
-                record.request_id = header_str(&headers, "x-ms-request-id")
-                    .or_else(|| header_str(&headers, "request-id"));
+                record.request_id =
+                    header_str(&headers, "x-ms-request-id").or_else(|| header_str(&headers, "request-id"));
                 record.ratelimit_remaining = headers
                     .iter()
                     .filter(|(k, _)| {
-                        k.as_str().starts_with("x-ms-ratelimit-remaining-")
-                            || k.as_str() == "x-ms-user-quota-remaining"
+                        k.as_str().starts_with("x-ms-ratelimit-remaining-") || k.as_str() == "x-ms-user-quota-remaining"
                     })
-                    .filter_map(|(k, v)| {
-                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
-                    })
+                    .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
                     .collect();
                 if status >= 400 {
                     record.error_code = parse_error_body(&body).code;

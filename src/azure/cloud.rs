@@ -107,35 +107,20 @@ mod tests {
         let p = Cloud::builtin(CloudName::Public).unwrap();
         assert_eq!(p.arm_endpoint.as_str(), "https://management.azure.com/");
         assert_eq!(p.arm_scope(), "https://management.azure.com/.default");
-        assert_eq!(
-            p.authority_host.as_str(),
-            "https://login.microsoftonline.com/"
-        );
+        assert_eq!(p.authority_host.as_str(), "https://login.microsoftonline.com/");
         assert_eq!(p.graph_scope(), "https://graph.microsoft.com/.default");
         assert_eq!(p.acr_suffix.as_deref(), Some("azurecr.io"));
 
         let g = Cloud::builtin(CloudName::UsGovernment).unwrap();
-        assert_eq!(
-            g.arm_scope(),
-            "https://management.usgovcloudapi.net/.default"
-        );
-        assert_eq!(
-            g.authority_host.host_str(),
-            Some("login.microsoftonline.us")
-        );
+        assert_eq!(g.arm_scope(), "https://management.usgovcloudapi.net/.default");
+        assert_eq!(g.authority_host.host_str(), Some("login.microsoftonline.us"));
         assert_eq!(g.graph_endpoint.host_str(), Some("graph.microsoft.us"));
         assert_eq!(g.acr_suffix.as_deref(), Some("azurecr.us"));
 
         let c = Cloud::builtin(CloudName::China).unwrap();
-        assert_eq!(
-            c.arm_scope(),
-            "https://management.chinacloudapi.cn/.default"
-        );
+        assert_eq!(c.arm_scope(), "https://management.chinacloudapi.cn/.default");
         assert_eq!(c.authority_host.host_str(), Some("login.chinacloudapi.cn"));
-        assert_eq!(
-            c.graph_scope(),
-            "https://microsoftgraph.chinacloudapi.cn/.default"
-        );
+        assert_eq!(c.graph_scope(), "https://microsoftgraph.chinacloudapi.cn/.default");
         assert_eq!(c.acr_suffix.as_deref(), Some("azurecr.cn"));
 
         assert!(Cloud::builtin(CloudName::Custom).is_none());
@@ -143,13 +128,7 @@ mod tests {
 
     #[test]
     fn scopes() {
-        assert_eq!(
-            scope_for("https://x.example/"),
-            "https://x.example/.default"
-        );
-        assert_eq!(
-            scope_for("https://x.example/.default"),
-            "https://x.example/.default"
-        );
+        assert_eq!(scope_for("https://x.example/"), "https://x.example/.default");
+        assert_eq!(scope_for("https://x.example/.default"), "https://x.example/.default");
     }
 }

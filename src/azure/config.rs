@@ -60,12 +60,7 @@ pub enum CredentialKind {
 #[derive(clap::Args, Clone)]
 pub struct AzureConfig {
     /// Azure cloud: public, usgovernment, china or custom (custom needs every endpoint below).
-    #[arg(
-        long = "azure-cloud",
-        env = "AZURE_CLOUD",
-        value_enum,
-        default_value = "public"
-    )]
+    #[arg(long = "azure-cloud", env = "AZURE_CLOUD", value_enum, default_value = "public")]
     pub cloud: CloudName,
     /// ARM endpoint override (https), e.g. https://management.azure.com.
     #[arg(long = "arm-endpoint", env = "AZURE_ARM_ENDPOINT")]
@@ -101,17 +96,10 @@ pub struct AzureConfig {
     #[arg(long = "azure-client-id", env = "AZURE_CLIENT_ID")]
     pub client_id: Option<String>,
     /// Client secret. Prefer the environment variable; the value is never printed.
-    #[arg(
-        long = "azure-client-secret",
-        env = "AZURE_CLIENT_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(long = "azure-client-secret", env = "AZURE_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<SecretString>,
     /// Federated token file (workload identity).
-    #[arg(
-        long = "azure-federated-token-file",
-        env = "AZURE_FEDERATED_TOKEN_FILE"
-    )]
+    #[arg(long = "azure-federated-token-file", env = "AZURE_FEDERATED_TOKEN_FILE")]
     pub federated_token_file: Option<PathBuf>,
 
     /// Extra PEM root certificates trusted in addition to the system roots (TLS-inspecting
@@ -119,33 +107,17 @@ pub struct AzureConfig {
     #[arg(long = "ca-bundle", env = "ACR_ATTACH_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
     /// Comma-separated subscription ids searched when a registry is given by bare name.
-    #[arg(
-        long = "subscriptions",
-        env = "ACR_ATTACH_SUBSCRIPTIONS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "subscriptions", env = "ACR_ATTACH_SUBSCRIPTIONS", value_delimiter = ',')]
     pub subscriptions: Vec<String>,
 
     /// api-version for Microsoft.Authorization (role assignments, definitions, permissions).
-    #[arg(
-        long,
-        env = "ACR_ATTACH_API_VERSION_ROLE_ASSIGNMENTS",
-        default_value = "2022-04-01"
-    )]
+    #[arg(long, env = "ACR_ATTACH_API_VERSION_ROLE_ASSIGNMENTS", default_value = "2022-04-01")]
     pub api_version_role_assignments: String,
     /// api-version for Microsoft.ContainerRegistry (2025-11-01 shows roleAssignmentMode).
-    #[arg(
-        long,
-        env = "ACR_ATTACH_API_VERSION_REGISTRIES",
-        default_value = "2025-11-01"
-    )]
+    #[arg(long, env = "ACR_ATTACH_API_VERSION_REGISTRIES", default_value = "2025-11-01")]
     pub api_version_registries: String,
     /// api-version for Microsoft.ContainerService/managedClusters.
-    #[arg(
-        long,
-        env = "ACR_ATTACH_API_VERSION_MANAGED_CLUSTERS",
-        default_value = "2026-07-01"
-    )]
+    #[arg(long, env = "ACR_ATTACH_API_VERSION_MANAGED_CLUSTERS", default_value = "2026-07-01")]
     pub api_version_managed_clusters: String,
     /// api-version for Microsoft.ManagedIdentity.
     #[arg(
@@ -155,11 +127,7 @@ pub struct AzureConfig {
     )]
     pub api_version_managed_identities: String,
     /// api-version for Microsoft.ResourceGraph.
-    #[arg(
-        long,
-        env = "ACR_ATTACH_API_VERSION_RESOURCE_GRAPH",
-        default_value = "2024-04-01"
-    )]
+    #[arg(long, env = "ACR_ATTACH_API_VERSION_RESOURCE_GRAPH", default_value = "2024-04-01")]
     pub api_version_resource_graph: String,
 
     /// Upper bound for acquiring one token (e.g. 20s, 1500ms).
@@ -191,23 +159,11 @@ impl fmt::Debug for AzureConfig {
             .field("federated_token_file", &self.federated_token_file)
             .field("ca_bundle", &self.ca_bundle)
             .field("subscriptions", &self.subscriptions)
-            .field(
-                "api_version_role_assignments",
-                &self.api_version_role_assignments,
-            )
+            .field("api_version_role_assignments", &self.api_version_role_assignments)
             .field("api_version_registries", &self.api_version_registries)
-            .field(
-                "api_version_managed_clusters",
-                &self.api_version_managed_clusters,
-            )
-            .field(
-                "api_version_managed_identities",
-                &self.api_version_managed_identities,
-            )
-            .field(
-                "api_version_resource_graph",
-                &self.api_version_resource_graph,
-            )
+            .field("api_version_managed_clusters", &self.api_version_managed_clusters)
+            .field("api_version_managed_identities", &self.api_version_managed_identities)
+            .field("api_version_resource_graph", &self.api_version_resource_graph)
             .field("token_timeout", &self.token_timeout)
             .field("arm_request_timeout", &self.arm_request_timeout)
             .finish()
@@ -311,12 +267,7 @@ pub struct CaBundle {
 
 impl fmt::Debug for CaBundle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({} certificates)",
-            self.path.display(),
-            self.certificates
-        )
+        write!(f, "{} ({} certificates)", self.path.display(), self.certificates)
     }
 }
 
@@ -341,8 +292,7 @@ pub struct AzureSettings {
 
 /// Parses an https endpoint/audience; rejects http and anything with query, fragment or credentials.
 fn https_url(flag: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim())
-        .map_err(|e| ConfigError(format!("{flag} '{value}' is not a valid URL: {e}")))?;
+    let url = Url::parse(value.trim()).map_err(|e| ConfigError(format!("{flag} '{value}' is not a valid URL: {e}")))?;
     if url.scheme() != "https" {
         return Err(ConfigError(format!(
             "{flag} '{value}' must use https (there is no plain-http mode; for a local simulator use https and trust its CA with --ca-bundle/ACR_ATTACH_CA_BUNDLE)"
@@ -351,11 +301,7 @@ fn https_url(flag: &str, value: &str) -> Result<Url, ConfigError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError(format!("{flag} '{value}' has no host")));
     }
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError(format!(
             "{flag} '{value}' must be a plain https://host[:port][/path] URL without query, fragment or credentials"
         )));
@@ -377,9 +323,7 @@ fn validate_api_version(flag: &str, v: &str) -> Result<String, ConfigError> {
     let suffix_ok = date_ok && {
         let rest = &v[10..];
         rest.is_empty()
-            || (rest.len() > 1
-                && rest.starts_with('-')
-                && rest[1..].chars().all(|c| c.is_ascii_alphanumeric()))
+            || (rest.len() > 1 && rest.starts_with('-') && rest[1..].chars().all(|c| c.is_ascii_alphanumeric()))
     };
     if date_ok && suffix_ok {
         Ok(v.to_string())
@@ -391,9 +335,7 @@ fn validate_api_version(flag: &str, v: &str) -> Result<String, ConfigError> {
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 impl AzureConfig {
@@ -432,15 +374,10 @@ impl AzureConfig {
         };
 
         let mut subscriptions = Vec::new();
-        for s in self
-            .subscriptions
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-        {
-            let sub: SubscriptionId = s.parse().map_err(|e| {
-                ConfigError(format!("--subscriptions/ACR_ATTACH_SUBSCRIPTIONS: {e}"))
-            })?;
+        for s in self.subscriptions.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let sub: SubscriptionId = s
+                .parse()
+                .map_err(|e| ConfigError(format!("--subscriptions/ACR_ATTACH_SUBSCRIPTIONS: {e}")))?;
             if !subscriptions.contains(&sub) {
                 subscriptions.push(sub);
             }
@@ -451,10 +388,7 @@ impl AzureConfig {
                 "--api-version-role-assignments",
                 &self.api_version_role_assignments,
             )?,
-            registries: validate_api_version(
-                "--api-version-registries",
-                &self.api_version_registries,
-            )?,
+            registries: validate_api_version("--api-version-registries", &self.api_version_registries)?,
             managed_clusters: validate_api_version(
                 "--api-version-managed-clusters",
                 &self.api_version_managed_clusters,
@@ -463,10 +397,7 @@ impl AzureConfig {
                 "--api-version-managed-identities",
                 &self.api_version_managed_identities,
             )?,
-            resource_graph: validate_api_version(
-                "--api-version-resource-graph",
-                &self.api_version_resource_graph,
-            )?,
+            resource_graph: validate_api_version("--api-version-resource-graph", &self.api_version_resource_graph)?,
         };
 
         Ok(AzureSettings {
@@ -482,26 +413,11 @@ impl AzureConfig {
 
     fn resolve_cloud(&self) -> Result<Cloud, ConfigError> {
         let overrides = [
-            (
-                "--arm-endpoint/AZURE_ARM_ENDPOINT",
-                nonempty(&self.arm_endpoint),
-            ),
-            (
-                "--arm-audience/AZURE_ARM_AUDIENCE",
-                nonempty(&self.arm_audience),
-            ),
-            (
-                "--authority-host/AZURE_AUTHORITY_HOST",
-                nonempty(&self.authority_host),
-            ),
-            (
-                "--graph-endpoint/AZURE_GRAPH_ENDPOINT",
-                nonempty(&self.graph_endpoint),
-            ),
-            (
-                "--graph-audience/AZURE_GRAPH_AUDIENCE",
-                nonempty(&self.graph_audience),
-            ),
+            ("--arm-endpoint/AZURE_ARM_ENDPOINT", nonempty(&self.arm_endpoint)),
+            ("--arm-audience/AZURE_ARM_AUDIENCE", nonempty(&self.arm_audience)),
+            ("--authority-host/AZURE_AUTHORITY_HOST", nonempty(&self.authority_host)),
+            ("--graph-endpoint/AZURE_GRAPH_ENDPOINT", nonempty(&self.graph_endpoint)),
+            ("--graph-audience/AZURE_GRAPH_AUDIENCE", nonempty(&self.graph_audience)),
         ];
         let mut cloud = match Cloud::builtin(self.cloud) {
             Some(c) => c,
@@ -551,14 +467,8 @@ impl AzureConfig {
     fn resolve_credential(&self) -> Result<CredentialSettings, ConfigError> {
         let tenant = nonempty(&self.tenant_id);
         let client = nonempty(&self.client_id);
-        let secret = self
-            .client_secret
-            .clone()
-            .filter(|s| !s.expose().is_empty());
-        let token_file = self
-            .federated_token_file
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty());
+        let secret = self.client_secret.clone().filter(|s| !s.expose().is_empty());
+        let token_file = self.federated_token_file.clone().filter(|p| !p.as_os_str().is_empty());
         let kind = match self.credential {
             CredentialKind::Auto if secret.is_some() => CredentialKind::ClientSecret,
             CredentialKind::Auto if token_file.is_some() => CredentialKind::WorkloadIdentity,
@@ -566,30 +476,24 @@ impl AzureConfig {
             k => k,
         };
         if let Some(t) = &tenant
-            && !t
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            && !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         {
             return Err(ConfigError(format!(
                 "AZURE_TENANT_ID '{t}' must be a tenant GUID or domain name"
             )));
         }
-        let need = |v: Option<String>, what: &str| {
-            v.ok_or_else(|| ConfigError(format!("credential {kind:?} needs {what}")))
-        };
+        let need =
+            |v: Option<String>, what: &str| v.ok_or_else(|| ConfigError(format!("credential {kind:?} needs {what}")));
         Ok(match kind {
             CredentialKind::ClientSecret => CredentialSettings::ClientSecret {
                 tenant_id: need(tenant, "AZURE_TENANT_ID (--azure-tenant-id)")?,
                 client_id: need(client, "AZURE_CLIENT_ID (--azure-client-id)")?,
-                secret: secret.ok_or_else(|| {
-                    ConfigError("credential ClientSecret needs AZURE_CLIENT_SECRET".into())
-                })?,
+                secret: secret
+                    .ok_or_else(|| ConfigError("credential ClientSecret needs AZURE_CLIENT_SECRET".into()))?,
             },
             CredentialKind::WorkloadIdentity => {
                 let token_file = token_file.ok_or_else(|| {
-                    ConfigError(
-                        "credential WorkloadIdentity needs AZURE_FEDERATED_TOKEN_FILE".into(),
-                    )
+                    ConfigError("credential WorkloadIdentity needs AZURE_FEDERATED_TOKEN_FILE".into())
                 })?;
                 if !token_file.is_file() {
                     return Err(ConfigError(format!(
@@ -603,9 +507,7 @@ impl AzureConfig {
                     token_file,
                 }
             }
-            CredentialKind::ManagedIdentity => {
-                CredentialSettings::ManagedIdentity { client_id: client }
-            }
+            CredentialKind::ManagedIdentity => CredentialSettings::ManagedIdentity { client_id: client },
             CredentialKind::AzureCli => CredentialSettings::AzureCli { tenant_id: tenant },
             CredentialKind::Auto => unreachable!("auto resolved above"),
         })
@@ -650,10 +552,7 @@ pub(crate) mod tests {
         assert_eq!(s.api_versions, ApiVersions::default());
         assert_eq!(s.token_timeout, Duration::from_secs(20));
         assert_eq!(s.request_timeout, Duration::from_secs(30));
-        assert!(matches!(
-            s.credential,
-            CredentialSettings::ClientSecret { .. }
-        ));
+        assert!(matches!(s.credential, CredentialSettings::ClientSecret { .. }));
     }
 
     #[test]
@@ -670,20 +569,12 @@ pub(crate) mod tests {
 
     #[test]
     fn custom_cloud_requires_every_endpoint_and_https() {
-        let err = parse(&[
-            "--azure-cloud",
-            "custom",
-            "--arm-endpoint",
-            "https://sim:8443",
-        ])
-        .unwrap()
-        .resolve()
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("missing --arm-audience/AZURE_ARM_AUDIENCE"),
-            "{err}"
-        );
+        let err = parse(&["--azure-cloud", "custom", "--arm-endpoint", "https://sim:8443"])
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing --arm-audience/AZURE_ARM_AUDIENCE"), "{err}");
         assert!(err.contains("--graph-audience"), "{err}");
 
         let mut args = vec![
@@ -725,14 +616,8 @@ pub(crate) mod tests {
             "https://dod-graph.microsoft.us",
         ]);
         let s = parse(&args).unwrap().resolve().unwrap();
-        assert_eq!(
-            s.cloud.arm_endpoint.host_str(),
-            Some("management.usgovcloudapi.net")
-        );
-        assert_eq!(
-            s.cloud.graph_scope(),
-            "https://dod-graph.microsoft.us/.default"
-        );
+        assert_eq!(s.cloud.arm_endpoint.host_str(), Some("management.usgovcloudapi.net"));
+        assert_eq!(s.cloud.graph_scope(), "https://dod-graph.microsoft.us/.default");
         let mut args = SECRET_ARGS.to_vec();
         args.extend(["--authority-host", "http://login.example"]);
         assert!(
@@ -773,10 +658,7 @@ pub(crate) mod tests {
         .unwrap()
         .resolve()
         .unwrap();
-        assert!(matches!(
-            s.credential,
-            CredentialSettings::WorkloadIdentity { .. }
-        ));
+        assert!(matches!(s.credential, CredentialSettings::WorkloadIdentity { .. }));
         // auto with nothing: managed identity
         let s = parse(&["--azure-credential", "auto", "--azure-client-id", "abc"])
             .unwrap()
@@ -855,29 +737,19 @@ pub(crate) mod tests {
         assert!(parse(&["--token-timeout", "0s"]).is_err());
         assert!(parse(&["--token-timeout", "soon"]).is_err());
 
-        let err = parse(&[
-            "--azure-credential",
-            "azure-cli",
-            "--ca-bundle",
-            "/nonexistent.pem",
-        ])
-        .unwrap()
-        .resolve()
-        .unwrap_err()
-        .to_string();
+        let err = parse(&["--azure-credential", "azure-cli", "--ca-bundle", "/nonexistent.pem"])
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot be read"), "{err}");
         let f = std::env::temp_dir().join(format!("acr-attach-empty-{}.pem", uuid::Uuid::new_v4()));
         std::fs::write(&f, "not a pem").unwrap();
-        let err = parse(&[
-            "--azure-credential",
-            "azure-cli",
-            "--ca-bundle",
-            f.to_str().unwrap(),
-        ])
-        .unwrap()
-        .resolve()
-        .unwrap_err()
-        .to_string();
+        let err = parse(&["--azure-credential", "azure-cli", "--ca-bundle", f.to_str().unwrap()])
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no PEM certificates"), "{err}");
         std::fs::remove_file(f).ok();
     }
@@ -903,7 +775,9 @@ impl AzureConfig {
             #[command(flatten)]
             azure: AzureConfig,
         }
-        <Only as clap::Parser>::try_parse_from(["acr-attach"]).expect("the defaults parse").azure
+        <Only as clap::Parser>::try_parse_from(["acr-attach"])
+            .expect("the defaults parse")
+            .azure
     }
 
     /// Point the client at a [`SingleEndpoint`] (audiences stay those of the public cloud).

@@ -50,10 +50,7 @@ impl CallContext {
 
     /// A copy of the calls recorded so far.
     pub fn records(&self) -> Vec<CallRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Takes the recorded calls, leaving the list empty.
@@ -62,9 +59,6 @@ impl CallContext {
     }
 
     pub(crate) fn push(&self, record: CallRecord) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(record);
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
     }
 }

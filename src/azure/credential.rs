@@ -13,10 +13,9 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions,
-    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use std::sync::Arc;
 
@@ -26,22 +25,14 @@ fn cloud_configuration(settings: &AzureSettings) -> CloudConfiguration {
     let cloud = &settings.cloud;
     let builtin = super::cloud::Cloud::builtin(cloud.name);
     match (cloud.name, builtin) {
-        (CloudName::Public, Some(b)) if b.authority_host == cloud.authority_host => {
-            CloudConfiguration::AzurePublic
-        }
+        (CloudName::Public, Some(b)) if b.authority_host == cloud.authority_host => CloudConfiguration::AzurePublic,
         (CloudName::UsGovernment, Some(b)) if b.authority_host == cloud.authority_host => {
             CloudConfiguration::AzureGovernment
         }
-        (CloudName::China, Some(b)) if b.authority_host == cloud.authority_host => {
-            CloudConfiguration::AzureChina
-        }
+        (CloudName::China, Some(b)) if b.authority_host == cloud.authority_host => CloudConfiguration::AzureChina,
         _ => {
             let mut custom = CustomConfiguration::default();
-            custom.authority_host = cloud
-                .authority_host
-                .as_str()
-                .trim_end_matches('/')
-                .to_string();
+            custom.authority_host = cloud.authority_host.as_str().trim_end_matches('/').to_string();
             custom.into()
         }
     }
@@ -104,13 +95,11 @@ pub fn build_credential(
             }))
             .map_err(|e| fail("ManagedIdentityCredential", e))?
         }
-        CredentialSettings::AzureCli { tenant_id } => {
-            AzureCliCredential::new(Some(AzureCliCredentialOptions {
-                tenant_id: tenant_id.clone(),
-                ..Default::default()
-            }))
-            .map_err(|e| fail("AzureCliCredential", e))?
-        }
+        CredentialSettings::AzureCli { tenant_id } => AzureCliCredential::new(Some(AzureCliCredentialOptions {
+            tenant_id: tenant_id.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| fail("AzureCliCredential", e))?,
     })
 }
 
@@ -147,12 +136,7 @@ mod tests {
                 "--azure-federated-token-file",
                 tok.to_str().unwrap(),
             ],
-            vec![
-                "--azure-credential",
-                "managed-identity",
-                "--azure-client-id",
-                "c",
-            ],
+            vec!["--azure-credential", "managed-identity", "--azure-client-id", "c"],
             vec!["--azure-credential", "azure-cli"],
         ];
         for args in arg_sets {
@@ -164,10 +148,7 @@ mod tests {
 
     #[test]
     fn cloud_configuration_follows_authority() {
-        let s = parse(&["--azure-credential", "azure-cli"])
-            .unwrap()
-            .resolve()
-            .unwrap();
+        let s = parse(&["--azure-credential", "azure-cli"]).unwrap().resolve().unwrap();
         assert_eq!(cloud_configuration(&s), CloudConfiguration::AzurePublic);
         let s = parse(&["--azure-credential", "azure-cli", "--azure-cloud", "china"])
             .unwrap()

@@ -285,8 +285,7 @@ impl AzureErrorInfo {
         if self.class() != ErrorClass::AuthorizationFailed {
             return None;
         }
-        let action =
-            quoted_after(&self.message, "action '").or_else(|| self.required_permission.clone());
+        let action = quoted_after(&self.message, "action '").or_else(|| self.required_permission.clone());
         let scope = quoted_after(&self.message, "scope '").or_else(|| self.path.clone());
         Some(AuthorizationDenied { action, scope })
     }
@@ -449,11 +448,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 
 /// Maps a credential's error into an [`AzureError`] of kind [`ErrorKind::Token`],
 /// digging the token endpoint's HTTP status and OAuth error out of the error chain.
-pub(crate) fn from_token_error(
-    operation: &str,
-    scope: &str,
-    err: &azure_core::Error,
-) -> AzureError {
+pub(crate) fn from_token_error(operation: &str, scope: &str, err: &azure_core::Error) -> AzureError {
     use azure_core::error::ErrorKind as K;
     let mut status = None;
     let mut parsed = None;
@@ -537,10 +532,7 @@ mod tests {
             (arm(503, "ServiceUnavailable", "x"), Transient),
             (arm(429, "TooManyRequests", "x"), Transient),
             (arm(409, "AnotherOperationInProgress", "x"), Transient),
-            (
-                arm(429, "RetryableErrorDueToAnotherOperation", "x"),
-                Transient,
-            ),
+            (arm(429, "RetryableErrorDueToAnotherOperation", "x"), Transient),
             (arm(401, "ExpiredAuthenticationToken", "x"), Transient),
             (
                 arm(
@@ -551,10 +543,7 @@ mod tests {
                 PrincipalNotFound,
             ),
             (arm(403, "AuthorizationFailed", "x"), AuthorizationFailed),
-            (
-                arm(403, "LinkedAuthorizationFailed", "x"),
-                AuthorizationFailed,
-            ),
+            (arm(403, "LinkedAuthorizationFailed", "x"), AuthorizationFailed),
             (
                 arm(
                     403,
@@ -570,37 +559,21 @@ mod tests {
             (arm(404, "Request_ResourceNotFound", "x"), NotFound),
             (arm(404, "SomethingElse", "x"), NotFound),
             (
-                arm(
-                    409,
-                    "RoleAssignmentExists",
-                    "The role assignment already exists.",
-                ),
+                arm(409, "RoleAssignmentExists", "The role assignment already exists."),
                 RoleAssignmentExists,
             ),
             (arm(400, "RoleAssignmentUpdateNotPermitted", "x"), Permanent),
             (arm(400, "InvalidApiVersionParameter", "x"), Permanent),
             (arm(401, "InvalidAuthenticationToken", "x"), Permanent),
-            (
-                arm(401, "InvalidAuthenticationTokenAudience", "x"),
-                Permanent,
-            ),
+            (arm(401, "InvalidAuthenticationTokenAudience", "x"), Permanent),
             (arm(401, "InvalidAuthenticationTokenTenant", "x"), Permanent),
             (arm(403, "RequestDisallowedByPolicy", "x"), Permanent),
             (arm(409, "Conflict", "x"), Permanent),
             (http(502, "<html>Bad gateway</html>"), Transient),
-            (
-                AzureError::new("op", ErrorKind::Transport, "reset"),
-                Transient,
-            ),
+            (AzureError::new("op", ErrorKind::Transport, "reset"), Transient),
             (AzureError::new("op", ErrorKind::Timeout, "slow"), Transient),
-            (
-                AzureError::new("op", ErrorKind::Refused, "foreign nextLink"),
-                Permanent,
-            ),
-            (
-                AzureError::new("op", ErrorKind::Decode, "bad json"),
-                Permanent,
-            ),
+            (AzureError::new("op", ErrorKind::Refused, "foreign nextLink"), Permanent),
+            (AzureError::new("op", ErrorKind::Decode, "bad json"), Permanent),
         ];
         for (e, want) in cases {
             assert_eq!(e.class(), want, "{e}");
@@ -624,11 +597,7 @@ mod tests {
         assert_eq!(t.class(), ErrorClass::Transient);
         e.code = Some(TLS_CERTIFICATE.into());
         assert_eq!(e.class(), ErrorClass::Permanent);
-        let mut tls = AzureError::new(
-            "op",
-            ErrorKind::Transport,
-            "invalid peer certificate: UnknownIssuer",
-        );
+        let mut tls = AzureError::new("op", ErrorKind::Transport, "invalid peer certificate: UnknownIssuer");
         tls.code = Some(TLS_CERTIFICATE.into());
         assert_eq!(tls.class(), ErrorClass::Permanent);
     }
@@ -708,11 +677,7 @@ mod tests {
             e.existing_role_assignment().unwrap().to_string(),
             "88bd9d9f-6e3c-4d6d-9bd5-ea1b8c5ba98f"
         );
-        let e = arm(
-            409,
-            "RoleAssignmentExists",
-            "The role assignment already exists.",
-        );
+        let e = arm(409, "RoleAssignmentExists", "The role assignment already exists.");
         assert_eq!(e.existing_role_assignment(), None);
     }
 
@@ -742,10 +707,7 @@ mod tests {
         assert_eq!(json["kind"], "http");
         let back: AzureError = serde_json::from_value(json).unwrap();
         assert_eq!(back, e);
-        assert_eq!(
-            std::mem::size_of::<AzureError>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(std::mem::size_of::<AzureError>(), std::mem::size_of::<usize>());
     }
 
     #[test]
@@ -755,9 +717,7 @@ mod tests {
         e.correlation_id = Some(Uuid::nil());
         let s = e.to_string();
         assert!(
-            s.contains(
-                "HTTP 429 TooManyRequests: slow down (request id rid, correlation id 00000000"
-            ),
+            s.contains("HTTP 429 TooManyRequests: slow down (request id rid, correlation id 00000000"),
             "{s}"
         );
     }

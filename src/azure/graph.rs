@@ -96,17 +96,8 @@ impl AzureClient {
 
     /// `POST /v1.0/groups/{group}/members/$ref`. 400 `Request_BadRequest` "... already exist ..."
     /// ⇒ `AlreadyMember`. A 404 (member or group not found / not yet replicated) is an error.
-    pub async fn add_group_member(
-        &self,
-        ctx: &CallContext,
-        group: Uuid,
-        member: Uuid,
-    ) -> Result<GroupAdd, AzureError> {
-        let member_ref = self.url(
-            Service::Graph,
-            &v1(&["directoryObjects", &member.to_string()]),
-            None,
-        );
+    pub async fn add_group_member(&self, ctx: &CallContext, group: Uuid, member: Uuid) -> Result<GroupAdd, AzureError> {
+        let member_ref = self.url(Service::Graph, &v1(&["directoryObjects", &member.to_string()]), None);
         let body = serde_json::json!({ "@odata.id": member_ref.as_str() });
         let resp = self
             .graph(
@@ -128,11 +119,7 @@ impl AzureClient {
                         .as_deref()
                         .is_some_and(|c| c.eq_ignore_ascii_case("Request_BadRequest"))
                     && err.message.to_ascii_lowercase().contains("already exist");
-                if already {
-                    Ok(GroupAdd::AlreadyMember)
-                } else {
-                    Err(err)
-                }
+                if already { Ok(GroupAdd::AlreadyMember) } else { Err(err) }
             }
         }
     }
@@ -151,13 +138,7 @@ impl AzureClient {
                 "remove_group_member",
                 "GroupMember.ReadWrite.All",
                 Method::DELETE,
-                v1(&[
-                    "groups",
-                    &group.to_string(),
-                    "members",
-                    &member.to_string(),
-                    "$ref",
-                ]),
+                v1(&["groups", &group.to_string(), "members", &member.to_string(), "$ref"]),
                 None,
             )
             .await?;
@@ -191,11 +172,7 @@ impl AzureClient {
                     "check_member_groups",
                     "Application.Read.All",
                     Method::POST,
-                    v1(&[
-                        "servicePrincipals",
-                        &member.to_string(),
-                        "checkMemberGroups",
-                    ]),
+                    v1(&["servicePrincipals", &member.to_string(), "checkMemberGroups"]),
                     Some(&body),
                 )
                 .await?;
@@ -217,11 +194,7 @@ impl AzureClient {
     ) -> Result<Vec<DirectoryObject>, AzureError> {
         let url = self.url(
             Service::Graph,
-            &v1(&[
-                "servicePrincipals",
-                &member.to_string(),
-                "transitiveMemberOf",
-            ]),
+            &v1(&["servicePrincipals", &member.to_string(), "transitiveMemberOf"]),
             None,
         );
         self.get_all_pages::<DirectoryObject, DirectoryObject>(

@@ -207,15 +207,11 @@ impl ResourceId {
             )));
         }
         let Some(rest) = s.strip_prefix('/') else {
-            return Err(err(format!(
-                "a resource id starts with '/'; {RESOURCE_ID_FORM}"
-            )));
+            return Err(err(format!("a resource id starts with '/'; {RESOURCE_ID_FORM}")));
         };
         let segs: Vec<&str> = rest.split('/').collect();
         if segs.iter().any(|p| p.is_empty()) {
-            return Err(err(
-                "the id contains an empty segment ('//' or a trailing '/')".into(),
-            ));
+            return Err(err("the id contains an empty segment ('//' or a trailing '/')".into()));
         }
         let mut id = ResourceId {
             subscription: None,
@@ -226,9 +222,7 @@ impl ResourceId {
         let mut i = 0;
         if segs[0].eq_ignore_ascii_case("subscriptions") {
             let Some(sub) = segs.get(1) else {
-                return Err(err(
-                    "'/subscriptions' must be followed by a subscription id".into(),
-                ));
+                return Err(err("'/subscriptions' must be followed by a subscription id".into()));
             };
             id.subscription = Some(
                 parse_guid(sub)
@@ -240,9 +234,7 @@ impl ResourceId {
                 && kw.eq_ignore_ascii_case("resourceGroups")
             {
                 let Some(rg) = segs.get(i + 1) else {
-                    return Err(err(
-                        "'/resourceGroups' must be followed by a resource group name".into(),
-                    ));
+                    return Err(err("'/resourceGroups' must be followed by a resource group name".into()));
                 };
                 validate_resource_group(rg).map_err(&err)?;
                 id.resource_group = Some((*rg).to_string());
@@ -251,13 +243,12 @@ impl ResourceId {
         }
         if i < segs.len() {
             if !segs[i].eq_ignore_ascii_case("providers") {
-                return Err(err(format!(
-                    "unexpected segment '{}'; {RESOURCE_ID_FORM}",
-                    segs[i]
-                )));
+                return Err(err(format!("unexpected segment '{}'; {RESOURCE_ID_FORM}", segs[i])));
             }
             let Some(ns) = segs.get(i + 1) else {
-                return Err(err("'/providers' must be followed by a provider namespace such as Microsoft.ContainerRegistry".into()));
+                return Err(err(
+                    "'/providers' must be followed by a provider namespace such as Microsoft.ContainerRegistry".into(),
+                ));
             };
             validate_namespace(ns).map_err(&err)?;
             id.namespace = Some((*ns).to_string());
@@ -276,7 +267,9 @@ impl ResourceId {
             for pair in pairs.chunks(2) {
                 let (ty, name) = (pair[0], pair[1]);
                 if ty.eq_ignore_ascii_case("providers") {
-                    return Err(err("extension resources (a second '/providers/' segment) are not supported here".into()));
+                    return Err(err(
+                        "extension resources (a second '/providers/' segment) are not supported here".into(),
+                    ));
                 }
                 if !ty.chars().all(|c| c.is_ascii_alphanumeric()) {
                     return Err(err(format!(
@@ -300,9 +293,7 @@ fn validate_resource_group(rg: &str) -> Result<(), String> {
     // ARM: 1-90 characters, ^[-\w\._\(\)]+$, must not end in a period.
     let len = rg.chars().count();
     if !(1..=90).contains(&len) {
-        return Err(format!(
-            "resource group name '{rg}' must be 1-90 characters long"
-        ));
+        return Err(format!("resource group name '{rg}' must be 1-90 characters long"));
     }
     if !rg
         .chars()
@@ -496,9 +487,7 @@ macro_rules! typed_id {
 
 fn validate_cluster_name(n: &str) -> Result<(), String> {
     // ^[a-zA-Z0-9]$|^[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]$
-    let ok_chars = n
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok_chars = n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     let first_last = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
     if (1..=63).contains(&n.len()) && ok_chars && first_last {
@@ -523,8 +512,7 @@ fn validate_registry_name(n: &str) -> Result<(), String> {
 fn validate_identity_name(n: &str) -> Result<(), String> {
     let ok = (3..=128).contains(&n.len())
         && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -664,13 +652,8 @@ impl FromStr for RoleAssignmentId {
             ));
         };
         let name_str = &s[pos + ROLE_ASSIGNMENT_INFIX.len()..];
-        let name = parse_guid(name_str).ok_or_else(|| {
-            IdError::new(
-                WHAT,
-                s,
-                format!("the role assignment name '{name_str}' is not a GUID"),
-            )
-        })?;
+        let name = parse_guid(name_str)
+            .ok_or_else(|| IdError::new(WHAT, s, format!("the role assignment name '{name_str}' is not a GUID")))?;
         let scope = ResourceId::parse_as(WHAT, &s[..pos])?;
         Ok(RoleAssignmentId { scope, name })
     }
@@ -718,12 +701,15 @@ mod tests {
 
     #[test]
     fn cluster_and_identity_ids() {
-        let c: ClusterId = format!("/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/clustername1").parse().unwrap();
+        let c: ClusterId = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/clustername1"
+        )
+        .parse()
+        .unwrap();
         assert_eq!(c.name(), "clustername1");
         let u: UserAssignedIdentityId = format!("/subscriptions/{SUB}/resourcegroups/rgName/providers/Microsoft.ManagedIdentity/userAssignedIdentities/identityName").parse().unwrap();
         assert_eq!(u.resource_group(), "rgName");
-        let built =
-            UserAssignedIdentityId::new(u.subscription(), "rgName", "identityName").unwrap();
+        let built = UserAssignedIdentityId::new(u.subscription(), "rgName", "identityName").unwrap();
         assert_eq!(built, u);
     }
 
@@ -749,15 +735,11 @@ mod tests {
                 "must be 5-50 letters and digits",
             ),
             (
-                &format!(
-                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/abc"
-                ),
+                &format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/abc"),
                 "must be 5-50",
             ),
             (
-                &format!(
-                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/"
-                ),
+                &format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/"),
                 "empty segment",
             ),
             (
@@ -765,15 +747,11 @@ mod tests {
                 "got no resource type",
             ),
             (
-                &format!(
-                    "/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries/abcde"
-                ),
+                &format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries/abcde"),
                 "a subscription and a resource group are required",
             ),
             (
-                &format!(
-                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries"
-                ),
+                &format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries"),
                 "has no name after it",
             ),
             (
@@ -815,16 +793,9 @@ mod tests {
     fn generic_scopes() {
         let s: ResourceId = format!("/subscriptions/{SUB}").parse().unwrap();
         assert_eq!(s.resource_type(), "Microsoft.Resources/subscriptions");
-        let rg: ResourceId = format!("/subscriptions/{SUB}/resourcegroups/testrg")
-            .parse()
-            .unwrap();
-        assert_eq!(
-            rg.to_string(),
-            format!("/subscriptions/{SUB}/resourceGroups/testrg")
-        );
-        let mg: ResourceId = "/providers/Microsoft.Management/managementGroups/mg1"
-            .parse()
-            .unwrap();
+        let rg: ResourceId = format!("/subscriptions/{SUB}/resourcegroups/testrg").parse().unwrap();
+        assert_eq!(rg.to_string(), format!("/subscriptions/{SUB}/resourceGroups/testrg"));
+        let mg: ResourceId = "/providers/Microsoft.Management/managementGroups/mg1".parse().unwrap();
         assert_eq!(mg.subscription(), None);
         assert_eq!(mg.name(), "mg1");
         let nested: ResourceId = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Automation/automationAccounts/TestAA/runbooks/RBTest").parse().unwrap();
@@ -839,10 +810,7 @@ mod tests {
     fn role_assignment_ids() {
         let raw = "/subscriptions/a925f2f7-5c63-4b7b-8799-25a5f97bc3b2/resourceGroups/testrg/providers/Microsoft.DocumentDb/databaseAccounts/test-db-account/providers/Microsoft.Authorization/roleAssignments/05c5a614-a7d6-4502-b150-c2fb455033ff";
         let id: RoleAssignmentId = raw.parse().unwrap();
-        assert_eq!(
-            id.name().to_string(),
-            "05c5a614-a7d6-4502-b150-c2fb455033ff"
-        );
+        assert_eq!(id.name().to_string(), "05c5a614-a7d6-4502-b150-c2fb455033ff");
         assert_eq!(id.scope().name(), "test-db-account");
         assert_eq!(id.to_string(), raw);
         let upper: RoleAssignmentId = raw
@@ -851,11 +819,10 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(upper, id);
-        let err =
-            format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/nope")
-                .parse::<RoleAssignmentId>()
-                .unwrap_err()
-                .to_string();
+        let err = format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/nope")
+            .parse::<RoleAssignmentId>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'nope' is not a GUID"), "{err}");
     }
 }

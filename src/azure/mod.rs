@@ -38,25 +38,21 @@ pub use arm::registry_by_name_query;
 pub use client::{AzureClient, build_http_client};
 pub use cloud::{Cloud, CloudName};
 pub use config::{
-    ApiVersions, AzureConfig, AzureSettings, CaBundle, ConfigError, CredentialKind, SingleEndpoint,
-    CredentialSettings, SecretString,
+    ApiVersions, AzureConfig, AzureSettings, CaBundle, ConfigError, CredentialKind, CredentialSettings, SecretString,
+    SingleEndpoint,
 };
 pub use context::{CallContext, CallRecord};
 pub use credential::build_credential;
-pub use error::{
-    AuthorizationDenied, AzureError, AzureErrorInfo, ErrorClass, ErrorDetail, ErrorKind,
-};
+pub use error::{AuthorizationDenied, AzureError, AzureErrorInfo, ErrorClass, ErrorDetail, ErrorKind};
 pub use ids::{
-    ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,
-    UserAssignedIdentityId,
+    ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };
 pub use models::{
-    Deleted, DirectoryObject, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission,
-    PrincipalType, Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate,
-    RoleAssignmentFilter, RoleAssignmentMode, RoleDefinition, ServicePrincipal,
-    UserAssignedIdentity,
+    Deleted, DirectoryObject, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
+    Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleAssignmentMode,
+    RoleDefinition, ServicePrincipal, UserAssignedIdentity,
 };
 pub use roles::{
-    ACR_PULL, ASSIGNMENT_NAMESPACE, CONTAINER_REGISTRY_REPOSITORY_READER, assignment_name, permits,
-    pull_role_for, role_definition_id,
+    ACR_PULL, ASSIGNMENT_NAMESPACE, CONTAINER_REGISTRY_REPOSITORY_READER, assignment_name, permits, pull_role_for,
+    role_definition_id,
 };

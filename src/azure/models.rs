@@ -173,12 +173,8 @@ impl RoleAssignmentMode {
     pub fn parse(s: Option<&str>) -> Self {
         match s.map(str::trim) {
             None | Some("") => Self::LegacyRegistryPermissions,
-            Some(v) if v.eq_ignore_ascii_case("LegacyRegistryPermissions") => {
-                Self::LegacyRegistryPermissions
-            }
-            Some(v) if v.eq_ignore_ascii_case("AbacRepositoryPermissions") => {
-                Self::AbacRepositoryPermissions
-            }
+            Some(v) if v.eq_ignore_ascii_case("LegacyRegistryPermissions") => Self::LegacyRegistryPermissions,
+            Some(v) if v.eq_ignore_ascii_case("AbacRepositoryPermissions") => Self::AbacRepositoryPermissions,
             Some(v) => Self::Other(v.to_string()),
         }
     }
@@ -300,10 +296,7 @@ impl From<WireRegistry> for Registry {
             network_default_action: str_at(&p.network_rule_set, &["defaultAction"]),
             anonymous_pull_enabled: p.anonymous_pull_enabled,
             data_endpoint_enabled: p.data_endpoint_enabled,
-            aad_auth_as_arm_policy: str_at(
-                &p.policies,
-                &["azureADAuthenticationAsArmPolicy", "status"],
-            ),
+            aad_auth_as_arm_policy: str_at(&p.policies, &["azureADAuthenticationAsArmPolicy", "status"]),
             sku: str_at(&w.sku, &["name"]),
         }
     }
@@ -475,10 +468,7 @@ impl RoleAssignment {
         self.scope
             .trim_end_matches('/')
             .eq_ignore_ascii_case(&scope.to_string())
-            || self
-                .scope
-                .parse::<super::ids::ResourceId>()
-                .is_ok_and(|s| &s == scope)
+            || self.scope.parse::<super::ids::ResourceId>().is_ok_and(|s| &s == scope)
     }
     /// True if granted to `principal`.
     pub fn is_for_principal(&self, principal: Uuid) -> bool {
@@ -774,10 +764,7 @@ mod tests {
     use super::*;
 
     fn example(path: &str) -> serde_json::Value {
-        let full = format!(
-            "{}/tests/fixtures/azure-examples/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let full = format!("{}/tests/fixtures/azure-examples/{path}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
@@ -803,18 +790,9 @@ mod tests {
                 "authorization/2022-04-01/RoleAssignments_CreateForResourceGroup.json",
                 &["201", "200"],
             ),
-            (
-                "authorization/2022-04-01/RoleAssignments_Get.json",
-                &["200"],
-            ),
-            (
-                "authorization/2022-04-01/RoleAssignments_Delete.json",
-                &["200"],
-            ),
-            (
-                "authorization/2022-04-01/RoleAssignments_DeleteById.json",
-                &["200"],
-            ),
+            ("authorization/2022-04-01/RoleAssignments_Get.json", &["200"]),
+            ("authorization/2022-04-01/RoleAssignments_Delete.json", &["200"]),
+            ("authorization/2022-04-01/RoleAssignments_DeleteById.json", &["200"]),
         ] {
             for s in statuses {
                 let a = ra(file, s);
@@ -823,9 +801,7 @@ mod tests {
                     "0b5fe924-9a61-425c-96af-cfe6e287ca2d",
                     "{file}"
                 );
-                assert!(
-                    a.is_for_principal("ce2ce14e-85d7-4629-bdbc-454d0519d987".parse().unwrap())
-                );
+                assert!(a.is_for_principal("ce2ce14e-85d7-4629-bdbc-454d0519d987".parse().unwrap()));
                 assert_eq!(a.principal_type, Some(PrincipalType::User));
                 let id: super::super::ids::RoleAssignmentId = a.id.parse().unwrap();
                 assert_eq!(id.name(), a.name_guid().unwrap());
@@ -853,15 +829,8 @@ mod tests {
         let ex = example("authorization/2022-04-01/RoleAssignments_CreateForResource.json");
         let req = &ex["parameters"]["parameters"];
         let create = RoleAssignmentCreate {
-            role_definition_id: req["properties"]["roleDefinitionId"]
-                .as_str()
-                .unwrap()
-                .into(),
-            principal_id: req["properties"]["principalId"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
+            role_definition_id: req["properties"]["roleDefinitionId"].as_str().unwrap().into(),
+            principal_id: req["properties"]["principalId"].as_str().unwrap().parse().unwrap(),
             principal_type: PrincipalType::User,
             description: None,
         };
@@ -885,18 +854,13 @@ mod tests {
 
     #[test]
     fn registry_examples_parse() {
-        let r: Registry = serde_json::from_value::<WireRegistry>(body(
-            "containerregistry/2025-11-01/RegistryGet.json",
-            "200",
-        ))
-        .unwrap()
-        .into();
+        let r: Registry =
+            serde_json::from_value::<WireRegistry>(body("containerregistry/2025-11-01/RegistryGet.json", "200"))
+                .unwrap()
+                .into();
         assert_eq!(r.name, "myRegistry");
         assert_eq!(r.login_server.as_deref(), Some("myRegistry.azurecr.io"));
-        assert_eq!(
-            r.role_assignment_mode,
-            RoleAssignmentMode::LegacyRegistryPermissions
-        );
+        assert_eq!(r.role_assignment_mode, RoleAssignmentMode::LegacyRegistryPermissions);
         assert_eq!(r.provisioning_state.as_deref(), Some("Succeeded"));
         assert_eq!(r.public_network_access.as_deref(), Some("Enabled"));
         assert_eq!(r.network_default_action.as_deref(), Some("Allow"));
@@ -904,11 +868,8 @@ mod tests {
         assert_eq!(r.sku.as_deref(), Some("Standard"));
         assert_eq!(r.registry_id().unwrap().name(), "myRegistry");
 
-        let page: ArmPage<WireRegistry> = serde_json::from_value(body(
-            "containerregistry/2025-11-01/RegistryList.json",
-            "200",
-        ))
-        .unwrap();
+        let page: ArmPage<WireRegistry> =
+            serde_json::from_value(body("containerregistry/2025-11-01/RegistryList.json", "200")).unwrap();
         assert_eq!(page.value.len(), 1);
 
         let abac = example("containerregistry/2025-11-01/RegistryCreateAbac.json");
@@ -916,9 +877,7 @@ mod tests {
         assert!(!responses.is_empty());
         for (status, resp) in responses {
             if let Some(b) = resp.get("body") {
-                let r: Registry = serde_json::from_value::<WireRegistry>(b.clone())
-                    .unwrap()
-                    .into();
+                let r: Registry = serde_json::from_value::<WireRegistry>(b.clone()).unwrap().into();
                 assert_eq!(
                     r.role_assignment_mode,
                     RoleAssignmentMode::AbacRepositoryPermissions,
@@ -928,15 +887,9 @@ mod tests {
         }
         // absent ⇒ legacy; unknown kept
         let mut b = body("containerregistry/2025-11-01/RegistryGet.json", "200");
-        b["properties"]
-            .as_object_mut()
-            .unwrap()
-            .remove("roleAssignmentMode");
+        b["properties"].as_object_mut().unwrap().remove("roleAssignmentMode");
         let r: Registry = serde_json::from_value::<WireRegistry>(b).unwrap().into();
-        assert_eq!(
-            r.role_assignment_mode,
-            RoleAssignmentMode::LegacyRegistryPermissions
-        );
+        assert_eq!(r.role_assignment_mode, RoleAssignmentMode::LegacyRegistryPermissions);
         assert_eq!(
             RoleAssignmentMode::parse(Some("Future")),
             RoleAssignmentMode::Other("Future".into())
@@ -945,22 +898,17 @@ mod tests {
 
     #[test]
     fn managed_cluster_example_parses_sp_cluster() {
-        let c: ManagedCluster = serde_json::from_value::<WireCluster>(body(
-            "containerservice/2026-07-01/ManagedClustersGet.json",
-            "200",
-        ))
-        .unwrap()
-        .into();
+        let c: ManagedCluster =
+            serde_json::from_value::<WireCluster>(body("containerservice/2026-07-01/ManagedClustersGet.json", "200"))
+                .unwrap()
+                .into();
         assert_eq!(c.name, "clustername1");
         assert_eq!(c.location, "location1");
         assert_eq!(c.provisioning_state.as_deref(), Some("Succeeded"));
         assert!(c.kubelet_identity.is_none());
         assert!(!c.is_msi_cluster());
         assert_eq!(c.service_principal_app_id(), Some("clientid"));
-        assert_eq!(
-            c.node_resource_group.as_deref(),
-            Some("MC_rg1_clustername1_location1")
-        );
+        assert_eq!(c.node_resource_group.as_deref(), Some("MC_rg1_clustername1_location1"));
     }
 
     #[test]
@@ -976,10 +924,7 @@ mod tests {
         });
         let c: ManagedCluster = serde_json::from_value::<WireCluster>(b).unwrap().into();
         assert!(c.is_msi_cluster());
-        assert_eq!(
-            c.kubelet_object_id(),
-            Some("25cc773c-7f05-40fc-a104-32d2300754ad")
-        );
+        assert_eq!(c.kubelet_object_id(), Some("25cc773c-7f05-40fc-a104-32d2300754ad"));
         assert_eq!(c.service_principal_app_id(), None);
     }
 
@@ -993,14 +938,10 @@ mod tests {
         ] {
             let ex = example(file);
             for (_, resp) in ex["responses"].as_object().unwrap() {
-                let i: UserAssignedIdentity =
-                    serde_json::from_value::<WireIdentity>(resp["body"].clone())
-                        .unwrap()
-                        .into();
-                assert_eq!(
-                    i.principal_id, "25cc773c-7f05-40fc-a104-32d2300754ad",
-                    "{file}"
-                );
+                let i: UserAssignedIdentity = serde_json::from_value::<WireIdentity>(resp["body"].clone())
+                    .unwrap()
+                    .into();
+                assert_eq!(i.principal_id, "25cc773c-7f05-40fc-a104-32d2300754ad", "{file}");
                 assert_eq!(i.client_id, "4024ab25-56a8-4370-aea6-6389221caf29");
                 assert_eq!(i.tenant_id, "b6c948ef-f6b5-4384-8354-da3a15eca969");
                 assert_eq!(i.tags.get("key1").map(String::as_str), Some("value1"));
@@ -1020,11 +961,8 @@ mod tests {
             let rows: Vec<RegistrySummary> = serde_json::from_value(r.data).unwrap();
             assert!(rows.iter().all(|r| r.id.starts_with("/subscriptions/")));
         }
-        let r: ArgResponse = serde_json::from_value(body(
-            "resourcegraph/2024-04-01/ResourcesNextPageQuery.json",
-            "200",
-        ))
-        .unwrap();
+        let r: ArgResponse =
+            serde_json::from_value(body("resourcegraph/2024-04-01/ResourcesNextPageQuery.json", "200")).unwrap();
         assert_eq!(
             r.skip_token.as_deref(),
             Some("eyAibm8yIjogImx1Y2syIiwgImJ1dDIiOiAibmljZTIiLCAidHJ5MiI6ICIhIiB9")
@@ -1035,10 +973,7 @@ mod tests {
     fn filter_expressions() {
         let p: Uuid = "ce2ce14e-85d7-4629-bdbc-454d0519d987".parse().unwrap();
         assert_eq!(RoleAssignmentFilter::None.expression(), None);
-        assert_eq!(
-            RoleAssignmentFilter::AtScope.expression().unwrap(),
-            "atScope()"
-        );
+        assert_eq!(RoleAssignmentFilter::AtScope.expression().unwrap(), "atScope()");
         assert_eq!(
             RoleAssignmentFilter::PrincipalId(p).expression().unwrap(),
             format!("principalId eq '{p}'")
@@ -1048,9 +983,7 @@ mod tests {
             format!("assignedTo('{p}')")
         );
         assert_eq!(
-            RoleAssignmentFilter::AtScopeAndAssignedTo(p)
-                .expression()
-                .unwrap(),
+            RoleAssignmentFilter::AtScopeAndAssignedTo(p).expression().unwrap(),
             format!("atScope() and assignedTo('{p}')")
         );
     }

@@ -10,8 +10,7 @@ pub const ACR_PULL: Uuid = Uuid::from_u128(0x7f951dda_4ed3_4680_a7ca_43fe172d538
 
 /// Container Registry Repository Reader: the pull role for registries in
 /// `AbacRepositoryPermissions` mode, where AcrPull is not honoured.
-pub const CONTAINER_REGISTRY_REPOSITORY_READER: Uuid =
-    Uuid::from_u128(0xb93aa761_3e63_49ed_ac28_beffa264f7ac);
+pub const CONTAINER_REGISTRY_REPOSITORY_READER: Uuid = Uuid::from_u128(0xb93aa761_3e63_49ed_ac28_beffa264f7ac);
 
 /// Namespace of [`assignment_name`]'s UUIDv5.
 ///
@@ -31,9 +30,7 @@ pub fn pull_role_for(registry: &Registry) -> Uuid {
 
 /// `/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
 pub fn role_definition_id(subscription: &SubscriptionId, role: Uuid) -> String {
-    format!(
-        "/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}"
-    )
+    format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}")
 }
 
 /// The deterministic role assignment name for (registry, principal, role):
@@ -82,21 +79,15 @@ fn action_matches(pattern: &str, action: &str) -> bool {
 /// `*/write`) and case-insensitive comparison follow ARM.
 pub fn permits(permissions: &[Permission], action: &str) -> bool {
     permissions.iter().any(|p| {
-        p.actions.iter().any(|a| action_matches(a, action))
-            && !p.not_actions.iter().any(|n| action_matches(n, action))
+        p.actions.iter().any(|a| action_matches(a, action)) && !p.not_actions.iter().any(|n| action_matches(n, action))
     })
 }
 
 /// Like [`permits`] for data actions (`dataActions − notDataActions`).
 pub fn permits_data_action(permissions: &[Permission], data_action: &str) -> bool {
     permissions.iter().any(|p| {
-        p.data_actions
-            .iter()
-            .any(|a| action_matches(a, data_action))
-            && !p
-                .not_data_actions
-                .iter()
-                .any(|n| action_matches(n, data_action))
+        p.data_actions.iter().any(|a| action_matches(a, data_action))
+            && !p.not_data_actions.iter().any(|n| action_matches(n, data_action))
     })
 }
 
@@ -111,10 +102,7 @@ mod tests {
             CONTAINER_REGISTRY_REPOSITORY_READER.to_string(),
             "b93aa761-3e63-49ed-ac28-beffa264f7ac"
         );
-        assert_eq!(
-            ASSIGNMENT_NAMESPACE.to_string(),
-            "8207cfe0-ff4f-405f-98b6-bdb4d6ed1b55"
-        );
+        assert_eq!(ASSIGNMENT_NAMESPACE.to_string(), "8207cfe0-ff4f-405f-98b6-bdb4d6ed1b55");
         let sub: SubscriptionId = "00000000-0000-0000-0000-000000000000".parse().unwrap();
         assert_eq!(
             role_definition_id(&sub, ACR_PULL),
@@ -182,17 +170,11 @@ mod tests {
         assert!(permits(&[perm(&["*"], &[])], W));
         assert!(permits(&[perm(&["Microsoft.Authorization/*"], &[])], W));
         assert!(permits(
-            &[perm(
-                &["microsoft.authorization/roleassignments/WRITE"],
-                &[]
-            )],
+            &[perm(&["microsoft.authorization/roleassignments/WRITE"], &[])],
             W
         ));
         assert!(permits(&[perm(&["*/write"], &[])], W));
-        assert!(permits(
-            &[perm(&["Microsoft.Authorization/*/write"], &[])],
-            W
-        ));
+        assert!(permits(&[perm(&["Microsoft.Authorization/*/write"], &[])], W));
         assert!(!permits(&[perm(&["*/read"], &[])], W));
         assert!(!permits(
             &[perm(&["Microsoft.Authorization/roleAssignments/read"], &[])],
@@ -203,10 +185,7 @@ mod tests {
         assert!(!permits(
             &[perm(
                 &["*"],
-                &[
-                    "Microsoft.Authorization/*/Write",
-                    "Microsoft.Authorization/*/Delete"
-                ]
+                &["Microsoft.Authorization/*/Write", "Microsoft.Authorization/*/Delete"]
             )],
             W
         ));
@@ -220,10 +199,7 @@ mod tests {
         ));
         assert!(!permits(&[perm(&["Microsoft.Auth"], &[])], W));
         assert!(!permits(
-            &[perm(
-                &["Microsoft.Authorization/roleAssignments/write/x"],
-                &[]
-            )],
+            &[perm(&["Microsoft.Authorization/roleAssignments/write/x"], &[])],
             W
         ));
         let data = Permission {

@@ -69,8 +69,8 @@ pub struct TestPki {
 impl TestPki {
     pub fn new() -> TestPki {
         use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose,
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+            KeyUsagePurpose,
         };
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -80,16 +80,13 @@ impl TestPki {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        ca.distinguished_name
-            .push(DnType::CommonName, "acr-attach test CA");
+        ca.distinguished_name.push(DnType::CommonName, "acr-attach test CA");
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca, ca_key);
 
         let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-        leaf.distinguished_name
-            .push(DnType::CommonName, "127.0.0.1");
+        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
 
@@ -115,8 +112,7 @@ impl TestPki {
 
     /// Writes the CA certificate to a temporary PEM file (for `--ca-bundle`).
     pub fn write_ca_bundle(&self) -> std::path::PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("acr-attach-test-ca-{}.pem", uuid::Uuid::new_v4()));
+        let path = std::env::temp_dir().join(format!("acr-attach-test-ca-{}.pem", uuid::Uuid::new_v4()));
         std::fs::write(&path, &self.ca_pem).unwrap();
         path
     }
@@ -151,9 +147,7 @@ impl TestServer {
         }
         async fn handle(State(st): State<St>, req: Request) -> Response {
             let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, 1 << 20)
-                .await
-                .unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
             let seen = Seen {
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_string(),
@@ -217,22 +211,13 @@ mod tests {
     const GRAPH_AUD: &str = "https://graph.test.example";
 
     fn example_body(path: &str, status: &str) -> serde_json::Value {
-        let full = format!(
-            "{}/tests/fixtures/azure-examples/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(full).unwrap()).unwrap();
+        let full = format!("{}/tests/fixtures/azure-examples/{path}", env!("CARGO_MANIFEST_DIR"));
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(full).unwrap()).unwrap();
         v["responses"][status]["body"].clone()
     }
 
     /// Custom cloud: ARM, Graph and the authority all on the test server.
-    fn settings(
-        base: &str,
-        authority: &str,
-        ca: Option<&std::path::Path>,
-        token_timeout: &str,
-    ) -> AzureSettings {
+    fn settings(base: &str, authority: &str, ca: Option<&std::path::Path>, token_timeout: &str) -> AzureSettings {
         let mut args = vec![
             "--azure-cloud",
             "custom",
@@ -271,9 +256,7 @@ mod tests {
     fn token_reply(s: &Seen) -> Option<Reply> {
         if s.method == "POST" && s.path == format!("/{TENANT}/oauth2/v2.0/token") {
             let form: std::collections::HashMap<String, String> =
-                url::form_urlencoded::parse(s.body.as_bytes())
-                    .into_owned()
-                    .collect();
+                url::form_urlencoded::parse(s.body.as_bytes()).into_owned().collect();
             if form.get("client_secret").map(String::as_str) != Some("s3cret")
                 || form.get("grant_type").map(String::as_str) != Some("client_credentials")
             {
@@ -296,9 +279,7 @@ mod tests {
     }
 
     fn registry_path(name: &str) -> String {
-        format!(
-            "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/{name}"
-        )
+        format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/{name}")
     }
 
     #[tokio::test]
@@ -318,9 +299,12 @@ mod tests {
                 .header("x-ms-ratelimit-remaining-subscription-reads", "249");
             }
             if s.path == registry_path("throttled") {
-                return Reply::json(429, serde_json::json!({"error": {"code": "TooManyRequests", "message": "slow down"}}))
-                    .header("retry-after", "7")
-                    .header("x-ms-request-id", "req-2");
+                return Reply::json(
+                    429,
+                    serde_json::json!({"error": {"code": "TooManyRequests", "message": "slow down"}}),
+                )
+                .header("retry-after", "7")
+                .header("x-ms-request-id", "req-2");
             }
             if s.path == "/v1.0/servicePrincipals(appId='22222222-2222-2222-2222-222222222222')" {
                 assert_eq!(s.header("authorization"), Some("Bearer graph-token-1"));
@@ -344,10 +328,7 @@ mod tests {
         let id: RegistryId = registry_path("myRegistry").parse().unwrap();
         let reg = client.get_registry(&ctx, &id).await.unwrap();
         assert_eq!(reg.name, "myRegistry");
-        assert_eq!(
-            reg.role_assignment_mode,
-            RoleAssignmentMode::LegacyRegistryPermissions
-        );
+        assert_eq!(reg.role_assignment_mode, RoleAssignmentMode::LegacyRegistryPermissions);
 
         let err = client
             .get_registry(&ctx, &registry_path("throttled").parse().unwrap())
@@ -362,10 +343,7 @@ mod tests {
         assert_eq!(err.operation, "get_registry");
 
         let sp = client
-            .get_service_principal_by_app_id(
-                &ctx,
-                "22222222-2222-2222-2222-222222222222".parse().unwrap(),
-            )
+            .get_service_principal_by_app_id(&ctx, "22222222-2222-2222-2222-222222222222".parse().unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -373,15 +351,8 @@ mod tests {
 
         // What the server saw: one token per scope (cached), headers on every call.
         let seen = server.seen();
-        let tokens: Vec<&Seen> = seen
-            .iter()
-            .filter(|s| s.path.ends_with("/oauth2/v2.0/token"))
-            .collect();
-        assert_eq!(
-            tokens.len(),
-            2,
-            "one ARM token and one Graph token, then cached"
-        );
+        let tokens: Vec<&Seen> = seen.iter().filter(|s| s.path.ends_with("/oauth2/v2.0/token")).collect();
+        assert_eq!(tokens.len(), 2, "one ARM token and one Graph token, then cached");
         let calls: Vec<&Seen> = seen
             .iter()
             .filter(|s| !s.path.ends_with("/oauth2/v2.0/token"))
@@ -395,10 +366,7 @@ mod tests {
             );
             let cid = c.header("x-ms-client-request-id").unwrap();
             assert!(Uuid::parse_str(cid).is_ok());
-            assert!(
-                client_ids.insert(cid.to_string()),
-                "fresh client request id per call"
-            );
+            assert!(client_ids.insert(cid.to_string()), "fresh client request id per call");
         }
         assert_eq!(calls[0].query.as_deref(), Some("api-version=2025-11-01"));
 
@@ -430,8 +398,7 @@ mod tests {
         let pki = TestPki::new();
         let responder: Responder = Arc::new(|s: &Seen| token_reply(s).unwrap_or(Reply::empty(500)));
         let server = TestServer::start(&pki, responder).await;
-        let client =
-            AzureClient::new(&settings(&server.base(), &server.base(), None, "5s")).unwrap();
+        let client = AzureClient::new(&settings(&server.base(), &server.base(), None, "5s")).unwrap();
         let ctx = CallContext::new(Uuid::new_v4());
         let err = client
             .get_registry(&ctx, &registry_path("myRegistry").parse().unwrap())
@@ -439,15 +406,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Token, "{err}");
         assert!(err.message.contains("UnknownIssuer"), "{err}");
-        assert_eq!(
-            err.code.as_deref(),
-            Some(crate::azure::error::TLS_CERTIFICATE)
-        );
-        assert_eq!(
-            err.class(),
-            ErrorClass::Permanent,
-            "retrying won't fix trust"
-        );
+        assert_eq!(err.code.as_deref(), Some(crate::azure::error::TLS_CERTIFICATE));
+        assert_eq!(err.class(), ErrorClass::Permanent, "retrying won't fix trust");
         assert!(server.seen().is_empty(), "no request got through TLS");
     }
 
@@ -475,10 +435,7 @@ mod tests {
         assert_eq!(err.status, Some(401));
         assert_eq!(err.code.as_deref(), Some("invalid_client"));
         assert_eq!(err.class(), ErrorClass::Permanent);
-        assert!(
-            !err.to_string().contains("wrong"),
-            "secret must not leak: {err}"
-        );
+        assert!(!err.to_string().contains("wrong"), "secret must not leak: {err}");
         std::fs::remove_file(ca).ok();
     }
 
@@ -514,8 +471,7 @@ mod tests {
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let refused = format!("https://{}", closed.local_addr().unwrap());
         drop(closed);
-        let client =
-            AzureClient::new(&settings("https://127.0.0.1:9", &refused, None, "3s")).unwrap();
+        let client = AzureClient::new(&settings("https://127.0.0.1:9", &refused, None, "3s")).unwrap();
         let started = Instant::now();
         let err = client
             .get_registry(
@@ -550,10 +506,7 @@ mod tests {
                 "{}/providers/Microsoft.Authorization/roleAssignments/{ra_name}",
                 registry_path("myRegistry")
             );
-            let ra_body = example_body(
-                "authorization/2022-04-01/RoleAssignments_CreateForResource.json",
-                "201",
-            );
+            let ra_body = example_body("authorization/2022-04-01/RoleAssignments_CreateForResource.json", "201");
             let q = s.query.clone().unwrap_or_default();
             match (s.method.as_str(), s.path.as_str()) {
                 ("PUT", p) if p == ra_path => {
@@ -590,9 +543,7 @@ mod tests {
                     } else {
                         assert_eq!(
                             q,
-                            format!(
-                                "api-version=2022-04-01&$filter=principalId%20eq%20%27{principal}%27"
-                            )
+                            format!("api-version=2022-04-01&$filter=principalId%20eq%20%27{principal}%27")
                         );
                         Reply::json(
                             200,
@@ -642,11 +593,7 @@ mod tests {
                         )
                     }
                 }
-                ("GET", p)
-                    if p == format!(
-                        "/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries"
-                    ) =>
-                {
+                ("GET", p) if p == format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries") => {
                     Reply::json(
                         200,
                         example_body("containerregistry/2025-11-01/RegistryList.json", "200"),
@@ -674,10 +621,7 @@ mod tests {
                         body,
                         serde_json::json!({"location": "eastus", "tags": {"key1": "value1", "key2": "value2"}})
                     );
-                    Reply::json(
-                        201,
-                        example_body("msi/2023-01-31/IdentityCreate.json", "201"),
-                    )
+                    Reply::json(201, example_body("msi/2023-01-31/IdentityCreate.json", "201"))
                 }
                 ("GET", p)
                     if p == format!(
@@ -691,31 +635,22 @@ mod tests {
                 }
                 ("POST", p) if p == format!("/v1.0/groups/{group}/members/$ref") => {
                     let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
-                    assert_eq!(
-                        body["@odata.id"],
-                        format!("{base}/v1.0/directoryObjects/{principal}")
-                    );
+                    assert_eq!(body["@odata.id"], format!("{base}/v1.0/directoryObjects/{principal}"));
                     Reply::json(
                         400,
                         serde_json::json!({"error": {"code": "Request_BadRequest", "message": "One or more added object references already exist for the following modified properties: 'members'."}}),
                     )
                 }
-                ("DELETE", p) if p == format!("/v1.0/groups/{group}/members/{principal}/$ref") => {
-                    Reply::json(
-                        404,
-                        serde_json::json!({"error": {"code": "Request_ResourceNotFound", "message": "nope"}}),
-                    )
-                }
-                ("POST", p)
-                    if p == format!("/v1.0/servicePrincipals/{principal}/checkMemberGroups") =>
-                {
+                ("DELETE", p) if p == format!("/v1.0/groups/{group}/members/{principal}/$ref") => Reply::json(
+                    404,
+                    serde_json::json!({"error": {"code": "Request_ResourceNotFound", "message": "nope"}}),
+                ),
+                ("POST", p) if p == format!("/v1.0/servicePrincipals/{principal}/checkMemberGroups") => {
                     let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
                     assert_eq!(body["groupIds"], serde_json::json!([group.to_string()]));
                     Reply::json(200, serde_json::json!({"value": [group.to_string()]}))
                 }
-                ("GET", p)
-                    if p == format!("/v1.0/servicePrincipals/{principal}/transitiveMemberOf") =>
-                {
+                ("GET", p) if p == format!("/v1.0/servicePrincipals/{principal}/transitiveMemberOf") => {
                     if q.contains("skiptoken") {
                         Reply::json(
                             200,
@@ -764,12 +699,7 @@ mod tests {
         assert!(created);
         assert_eq!(ra.name, ra_name);
         let err = client
-            .put_role_assignment(
-                &ctx,
-                scope,
-                ra_name.parse().unwrap(),
-                &create(&principal.to_string()),
-            )
+            .put_role_assignment(&ctx, scope, ra_name.parse().unwrap(), &create(&principal.to_string()))
             .await
             .unwrap_err();
         assert_eq!(err.class(), ErrorClass::RoleAssignmentExists);
@@ -778,10 +708,7 @@ mod tests {
             "88bd9d9f-6e3c-4d6d-9bd5-ea1b8c5ba98f"
         );
         let ra_id = RoleAssignmentId::new(scope.clone(), ra_name.parse().unwrap());
-        assert_eq!(
-            client.get_role_assignment(&ctx, &ra_id).await.unwrap(),
-            None
-        );
+        assert_eq!(client.get_role_assignment(&ctx, &ra_id).await.unwrap(), None);
         assert_eq!(
             client.delete_role_assignment(&ctx, &ra_id).await.unwrap(),
             Deleted::AlreadyAbsent
@@ -797,10 +724,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Refused);
         assert!(err.message.contains("https://evil.example"), "{err}");
-        assert!(
-            !server.seen().iter().any(|s| s.path == "/x"),
-            "never followed"
-        );
+        assert!(!server.seen().iter().any(|s| s.path == "/x"), "never followed");
 
         // definitions and permissions
         let def = client
@@ -809,18 +733,11 @@ mod tests {
             .unwrap();
         assert_eq!(def.role_name, "AcrPull");
         let perms = client.caller_permissions(&ctx, scope).await.unwrap();
-        assert!(permits(
-            &perms,
-            "Microsoft.Authorization/roleAssignments/write"
-        ));
+        assert!(permits(&perms, "Microsoft.Authorization/roleAssignments/write"));
 
         // registries and clusters
         let found = client
-            .find_registries_by_name(
-                &ctx,
-                &"myRegistry".parse().unwrap(),
-                client.default_subscriptions(),
-            )
+            .find_registries_by_name(&ctx, &"myRegistry".parse().unwrap(), client.default_subscriptions())
             .await
             .unwrap();
         assert_eq!(found.len(), 2);
@@ -849,39 +766,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ident.principal_id, "25cc773c-7f05-40fc-a104-32d2300754ad");
-        let err = client
-            .get_user_assigned_identity(&ctx, &uami)
-            .await
-            .unwrap_err();
+        let err = client.get_user_assigned_identity(&ctx, &uami).await.unwrap_err();
         assert_eq!(err.class(), ErrorClass::NotFound);
 
         // Graph
         assert_eq!(
-            client
-                .add_group_member(&ctx, group, principal)
-                .await
-                .unwrap(),
+            client.add_group_member(&ctx, group, principal).await.unwrap(),
             GroupAdd::AlreadyMember
         );
         assert_eq!(
-            client
-                .remove_group_member(&ctx, group, principal)
-                .await
-                .unwrap(),
+            client.remove_group_member(&ctx, group, principal).await.unwrap(),
             GroupRemove::NotMember
         );
         assert_eq!(
-            client
-                .check_member_groups(&ctx, principal, &[group])
-                .await
-                .unwrap(),
+            client.check_member_groups(&ctx, principal, &[group]).await.unwrap(),
             vec![group]
         );
         let groups = client.transitive_member_of(&ctx, principal).await.unwrap();
-        assert_eq!(
-            groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
-            ["g1", "g2"]
-        );
+        assert_eq!(groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), ["g1", "g2"]);
 
         assert!(ctx.records().iter().all(|r| r.status.is_some()));
         assert!(

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use acr_attach::config::{DatabaseConfig, parse_duration};
 use acr_attach::db;
-use acr_attach::queue::{Handlers, JobContext, JobError, JobHandler, JobStore, NewJob, Outcome, WorkerConfig, WorkerPool};
+use acr_attach::queue::{
+    Handlers, JobContext, JobError, JobHandler, JobStore, NewJob, Outcome, WorkerConfig, WorkerPool,
+};
 
 struct Args {
     admin_url: String,
@@ -28,7 +30,8 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
-        admin_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        admin_url: std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         jobs: 50_000,
         workers: 10,
         samples: 1000,
@@ -81,9 +84,15 @@ async fn main() -> anyhow::Result<()> {
     let db_url = url.to_string();
     {
         let mut admin = sqlx::PgConnection::connect(&a.admin_url).await?;
-        sqlx::raw_sql("DROP DATABASE IF EXISTS acr_attach_bench WITH (FORCE)").execute(&mut admin).await?;
+        sqlx::raw_sql("DROP DATABASE IF EXISTS acr_attach_bench WITH (FORCE)")
+            .execute(&mut admin)
+            .await?;
     }
-    let dbcfg = DatabaseConfig { database_url: db_url.clone(), db_max_connections: 20, db_acquire_timeout: Duration::from_secs(30) };
+    let dbcfg = DatabaseConfig {
+        database_url: db_url.clone(),
+        db_max_connections: 20,
+        db_acquire_timeout: Duration::from_secs(30),
+    };
     let pool = db::connect(&dbcfg).await?;
     db::migrate(&pool).await?;
     let store = JobStore::new(pool.clone());
@@ -93,22 +102,34 @@ async fn main() -> anyhow::Result<()> {
 
     let metrics = acr_attach::telemetry::metrics_handle();
     let burn = burn_down(&store, &dbcfg, a.jobs, a.workers).await?;
-    for line in metrics.render().lines().filter(|l| l.contains("_sum") || l.contains("_count")) {
+    for line in metrics
+        .render()
+        .lines()
+        .filter(|l| l.contains("_sum") || l.contains("_count"))
+    {
         eprintln!("  {line}");
     }
     eprintln!("burn-down: {} jobs, {} workers: {burn:.0} jobs/s", a.jobs, a.workers);
 
     let (p50, p95, p99, max) = latency(&store, &dbcfg, a.samples).await?;
-    eprintln!("insert-to-start over {} sequential jobs: p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms, max {max:.2} ms", a.samples);
+    eprintln!(
+        "insert-to-start over {} sequential jobs: p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+        a.samples
+    );
 
     let rescue = if a.skip_rescue {
         None
     } else {
         let s = rescue_time(&store, &dbcfg, a.rescue_lease, a.rescue_interval).await?;
-        eprintln!("dead worker's job started again after {s:.1} s (lease {:?}, rescue every {:?})", a.rescue_lease, a.rescue_interval);
+        eprintln!(
+            "dead worker's job started again after {s:.1} s (lease {:?}, rescue every {:?})",
+            a.rescue_lease, a.rescue_interval
+        );
         Some(s)
     };
-    let dead: i64 = sqlx::query_scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'job'").fetch_one(&pool).await?;
+    let dead: i64 = sqlx::query_scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'job'")
+        .fetch_one(&pool)
+        .await?;
     pool.close().await;
 
     println!(
@@ -135,7 +156,9 @@ fn round2(x: f64) -> f64 {
 
 /// What the database allows: autocommitted single-row inserts from `clients` connections.
 async fn raw_insert_rate(pool: &PgPool, clients: usize, for_: Duration) -> anyhow::Result<f64> {
-    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, payload jsonb)").execute(pool).await?;
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, payload jsonb)")
+        .execute(pool)
+        .await?;
     let done = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -144,7 +167,11 @@ async fn raw_insert_rate(pool: &PgPool, clients: usize, for_: Duration) -> anyho
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
             while start.elapsed() < for_ {
-                sqlx::query("INSERT INTO bench_raw (payload) VALUES ($1)").bind(json!({"n": 1})).execute(&pool).await.unwrap();
+                sqlx::query("INSERT INTO bench_raw (payload) VALUES ($1)")
+                    .bind(json!({"n": 1}))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -156,7 +183,10 @@ async fn raw_insert_rate(pool: &PgPool, clients: usize, for_: Duration) -> anyho
 }
 
 fn worker_config(workers: usize) -> WorkerConfig {
-    WorkerConfig { concurrency: workers, ..WorkerConfig::default() }
+    WorkerConfig {
+        concurrency: workers,
+        ..WorkerConfig::default()
+    }
 }
 
 /// Pre-insert `jobs` no-op jobs (each with its own target, so the per-target FIFO check runs),
@@ -175,14 +205,19 @@ async fn burn_down(store: &JobStore, dbcfg: &DatabaseConfig, jobs: usize, worker
     let pool = WorkerPool::start(
         store.clone(),
         db::listen_pool(dbcfg)?,
-        Handlers::new().with(Noop { started: None, count: count.clone() }),
+        Handlers::new().with(Noop {
+            started: None,
+            count: count.clone(),
+        }),
         worker_config(workers),
         stop.clone(),
     );
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         if count.load(Ordering::Relaxed) >= jobs {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job WHERE state <> 'succeeded'").fetch_one(store.pool()).await?;
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job WHERE state <> 'succeeded'")
+                .fetch_one(store.pool())
+                .await?;
             if left == 0 {
                 break;
             }
@@ -203,7 +238,10 @@ async fn latency(store: &JobStore, dbcfg: &DatabaseConfig, samples: usize) -> an
     let pool = WorkerPool::start(
         store.clone(),
         db::listen_pool(dbcfg)?,
-        Handlers::new().with(Noop { started: Some(tx), count: Arc::new(AtomicUsize::new(0)) }),
+        Handlers::new().with(Noop {
+            started: Some(tx),
+            count: Arc::new(AtomicUsize::new(0)),
+        }),
         worker_config(10),
         stop.clone(),
     );
@@ -211,7 +249,9 @@ async fn latency(store: &JobStore, dbcfg: &DatabaseConfig, samples: usize) -> an
     let mut ms = Vec::with_capacity(samples);
     for n in 0..samples + 20 {
         let t0 = Instant::now();
-        store.enqueue_one(&NewJob::new("noop", json!({ "latency": n })).with_target(format!("lat-{n}"))).await?;
+        store
+            .enqueue_one(&NewJob::new("noop", json!({ "latency": n })).with_target(format!("lat-{n}")))
+            .await?;
         let started = rx.recv().await.expect("the job starts");
         if n >= 20 {
             ms.push((started - t0).as_secs_f64() * 1000.0);
@@ -227,9 +267,16 @@ async fn latency(store: &JobStore, dbcfg: &DatabaseConfig, samples: usize) -> an
 }
 
 /// A worker claims a job and dies (never heartbeats): how long until another replica runs it?
-async fn rescue_time(store: &JobStore, dbcfg: &DatabaseConfig, lease: Duration, interval: Duration) -> anyhow::Result<f64> {
+async fn rescue_time(
+    store: &JobStore,
+    dbcfg: &DatabaseConfig,
+    lease: Duration,
+    interval: Duration,
+) -> anyhow::Result<f64> {
     sqlx::raw_sql("TRUNCATE job CASCADE").execute(store.pool()).await?;
-    store.enqueue_one(&NewJob::new("noop", json!({ "rescue": true }))).await?;
+    store
+        .enqueue_one(&NewJob::new("noop", json!({ "rescue": true })))
+        .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let claimed = store.claim("dead-worker", 1, lease, &["noop".to_string()]).await?;
@@ -238,8 +285,16 @@ async fn rescue_time(store: &JobStore, dbcfg: &DatabaseConfig, lease: Duration, 
     let pool = WorkerPool::start(
         store.clone(),
         db::listen_pool(dbcfg)?,
-        Handlers::new().with(Noop { started: Some(tx), count: Arc::new(AtomicUsize::new(0)) }),
-        WorkerConfig { concurrency: 2, rescue_interval: interval, lease, ..WorkerConfig::default() },
+        Handlers::new().with(Noop {
+            started: Some(tx),
+            count: Arc::new(AtomicUsize::new(0)),
+        }),
+        WorkerConfig {
+            concurrency: 2,
+            rescue_interval: interval,
+            lease,
+            ..WorkerConfig::default()
+        },
         stop.clone(),
     );
     rx.recv().await.expect("the rescued job runs");

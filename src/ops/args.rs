@@ -25,7 +25,11 @@ impl std::str::FromStr for RegistryRef {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         let s = s.trim();
-        if s.starts_with('/') { s.parse().map(RegistryRef::Id) } else { s.parse().map(RegistryRef::Name) }
+        if s.starts_with('/') {
+            s.parse().map(RegistryRef::Id)
+        } else {
+            s.parse().map(RegistryRef::Name)
+        }
     }
 }
 
@@ -60,6 +64,10 @@ pub struct PairArgs {
 impl PairArgs {
     /// Jobs of one pair run one at a time, in order, whichever way the registry was named.
     pub fn target_key(&self) -> String {
-        format!("{}|acr:{}", self.cluster.lower_key(), self.registry.name().to_ascii_lowercase())
+        format!(
+            "{}|acr:{}",
+            self.cluster.lower_key(),
+            self.registry.name().to_ascii_lowercase()
+        )
     }
 }

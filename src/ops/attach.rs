@@ -51,7 +51,10 @@ struct Progress {
 
 impl Progress {
     fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress { waits: waits.clone(), ..self.clone() }
+        Progress {
+            waits: waits.clone(),
+            ..self.clone()
+        }
     }
 }
 
@@ -76,7 +79,13 @@ impl JobHandler for Attach {
 }
 
 impl Attach {
-    async fn steps(&self, ctx: &JobContext, args: &PairArgs, p: &mut Progress, call: &CallContext) -> Result<Outcome, JobError> {
+    async fn steps(
+        &self,
+        ctx: &JobContext,
+        args: &PairArgs,
+        p: &mut Progress,
+        call: &CallContext,
+    ) -> Result<Outcome, JobError> {
         let ops = &*self.0;
         let mut waits = std::mem::take(&mut p.waits);
 
@@ -101,12 +110,17 @@ impl Attach {
                 r
             }
         };
-        let registry_id: RegistryId =
-            registry.id.parse().map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))?;
+        let registry_id: RegistryId = registry
+            .id
+            .parse()
+            .map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))?;
 
         let mut granted = match p.granted.clone() {
             Some(g) => g,
-            None => match self.grant(ctx, &registry_id, &registry, &grantee, call, &mut waits, p).await? {
+            None => match self
+                .grant(ctx, &registry_id, &registry, &grantee, call, &mut waits, p)
+                .await?
+            {
                 Step::Done(g) => {
                     p.granted = Some(g.clone());
                     ctx.save_checkpoint(&p.snapshot(&waits)).await?;
@@ -117,7 +131,10 @@ impl Attach {
         };
 
         if !granted.readable {
-            let id = RoleAssignmentId::new(registry_id.as_resource_id().clone(), uuid::Uuid::parse_str(&granted.name).unwrap_or_default());
+            let id = RoleAssignmentId::new(
+                registry_id.as_resource_id().clone(),
+                uuid::Uuid::parse_str(&granted.name).unwrap_or_default(),
+            );
             match ops.azure.get_role_assignment(call, &id).await {
                 Ok(Some(_)) => {
                     if let Some(waited) = waits.done(condition::ASSIGNMENT_READABLE) {
@@ -131,17 +148,32 @@ impl Attach {
                     return match waits.poll(condition::ASSIGNMENT_READABLE, ops.settings.readable_budget) {
                         Verdict::Wait(delay) => Ok(wait(
                             condition::ASSIGNMENT_READABLE,
-                            format!("the role assignment {} was created; waiting until ARM can read it back", granted.id),
+                            format!(
+                                "the role assignment {} was created; waiting until ARM can read it back",
+                                granted.id
+                            ),
                             delay,
                             &p.snapshot(&waits),
                         )),
                         Verdict::Exhausted(waited) => Err(JobError::permanent(
                             "AssignmentNotReadable",
-                            format!("the role assignment {} was created but ARM still did not return it after {}", granted.id, human(waited)),
+                            format!(
+                                "the role assignment {} was created but ARM still did not return it after {}",
+                                granted.id,
+                                human(waited)
+                            ),
                         )),
                     };
                 }
-                Err(e) => return Err(generic(e, "reading the new role assignment back", &mut waits, &ops.settings, |w| p.snapshot(w))),
+                Err(e) => {
+                    return Err(generic(
+                        e,
+                        "reading the new role assignment back",
+                        &mut waits,
+                        &ops.settings,
+                        |w| p.snapshot(w),
+                    ));
+                }
             }
         }
 
@@ -275,14 +307,22 @@ impl Attach {
     ) -> Result<Option<RoleAssignment>, crate::azure::AzureError> {
         let ops = &*self.0;
         let scope = registry_id.as_resource_id();
-        let matches = |ra: &RoleAssignment| ra.is_at_scope(scope) && ra.is_role(registry.role) && ra.is_for_principal(grantee.object_id);
+        let matches = |ra: &RoleAssignment| {
+            ra.is_at_scope(scope) && ra.is_role(registry.role) && ra.is_for_principal(grantee.object_id)
+        };
         if let Some(guid) = hinted
-            && let Some(ra) = ops.azure.get_role_assignment(call, &RoleAssignmentId::new(scope.clone(), guid)).await?
+            && let Some(ra) = ops
+                .azure
+                .get_role_assignment(call, &RoleAssignmentId::new(scope.clone(), guid))
+                .await?
             && matches(&ra)
         {
             return Ok(Some(ra));
         }
-        let listed = ops.azure.list_role_assignments(call, scope, RoleAssignmentFilter::PrincipalId(grantee.object_id)).await?;
+        let listed = ops
+            .azure
+            .list_role_assignments(call, scope, RoleAssignmentFilter::PrincipalId(grantee.object_id))
+            .await?;
         Ok(listed.into_iter().find(matches))
     }
 }

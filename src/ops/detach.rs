@@ -41,7 +41,10 @@ struct Progress {
 
 impl Progress {
     fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress { waits: waits.clone(), ..self.clone() }
+        Progress {
+            waits: waits.clone(),
+            ..self.clone()
+        }
     }
 }
 
@@ -76,7 +79,13 @@ impl JobHandler for Detach {
 }
 
 impl Detach {
-    async fn steps(&self, ctx: &JobContext, args: &PairArgs, p: &mut Progress, call: &CallContext) -> Result<Outcome, JobError> {
+    async fn steps(
+        &self,
+        ctx: &JobContext,
+        args: &PairArgs,
+        p: &mut Progress,
+        call: &CallContext,
+    ) -> Result<Outcome, JobError> {
         let ops = &*self.0;
         let mut waits = std::mem::take(&mut p.waits);
 
@@ -104,16 +113,29 @@ impl Detach {
                 r
             }
         };
-        let registry_id: RegistryId =
-            registry.id.parse().map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))?;
+        let registry_id: RegistryId = registry
+            .id
+            .parse()
+            .map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))?;
         let scope = registry_id.as_resource_id().clone();
 
         // The deterministic assignment first: a just-made grant may not be listed yet.
-        let ours = RoleAssignmentId::new(scope.clone(), assignment_name(&registry_id, &grantee.object_id, &registry.role));
+        let ours = RoleAssignmentId::new(
+            scope.clone(),
+            assignment_name(&registry_id, &grantee.object_id, &registry.role),
+        );
         match ops.azure.delete_role_assignment(call, &ours).await {
             Ok(Deleted::Deleted(_)) => p.deleted.push(ours.to_string()),
             Ok(Deleted::AlreadyAbsent) => {}
-            Err(e) => return Err(generic(e, "deleting the role assignment", &mut waits, &ops.settings, |w| p.snapshot(w))),
+            Err(e) => {
+                return Err(generic(
+                    e,
+                    "deleting the role assignment",
+                    &mut waits,
+                    &ops.settings,
+                    |w| p.snapshot(w),
+                ));
+            }
         }
         ctx.save_checkpoint(&p.snapshot(&waits)).await?;
 
@@ -121,7 +143,15 @@ impl Detach {
             .azure
             .list_role_assignments(call, &scope, RoleAssignmentFilter::AssignedTo(grantee.object_id))
             .await
-            .map_err(|e| generic(e, "listing the principal's role assignments", &mut waits, &ops.settings, |w| p.snapshot(w)))?;
+            .map_err(|e| {
+                generic(
+                    e,
+                    "listing the principal's role assignments",
+                    &mut waits,
+                    &ops.settings,
+                    |w| p.snapshot(w),
+                )
+            })?;
         let is_pull = |ra: &RoleAssignment| PULL_ROLES.iter().any(|r| ra.is_role(*r));
         let mut kept = Vec::new();
         for ra in listed.iter().filter(|ra| is_pull(ra)) {
@@ -137,7 +167,15 @@ impl Detach {
                 match ops.azure.delete_role_assignment(call, &id).await {
                     Ok(Deleted::Deleted(_)) => p.deleted.push(ra.id.clone()),
                     Ok(Deleted::AlreadyAbsent) => {}
-                    Err(e) => return Err(generic(e, "deleting the role assignment", &mut waits, &ops.settings, |w| p.snapshot(w))),
+                    Err(e) => {
+                        return Err(generic(
+                            e,
+                            "deleting the role assignment",
+                            &mut waits,
+                            &ops.settings,
+                            |w| p.snapshot(w),
+                        ));
+                    }
                 }
                 ctx.save_checkpoint(&p.snapshot(&waits)).await?;
             } else {
@@ -172,9 +210,15 @@ impl Detach {
 
         let message = match (p.deleted.len(), kept.len()) {
             (0, 0) => "nothing to delete: the identity had no pull grant on this registry".to_string(),
-            (0, _) => "nothing deleted here; the identity can still pull through the grants listed in `kept`".to_string(),
-            (n, 0) => format!("deleted {n} pull grant(s); nodes may keep pulling for up to 10 minutes while Azure RBAC catches up"),
-            (n, _) => format!("deleted {n} pull grant(s), but the identity can still pull through the grants listed in `kept`"),
+            (0, _) => {
+                "nothing deleted here; the identity can still pull through the grants listed in `kept`".to_string()
+            }
+            (n, 0) => format!(
+                "deleted {n} pull grant(s); nodes may keep pulling for up to 10 minutes while Azure RBAC catches up"
+            ),
+            (n, _) => format!(
+                "deleted {n} pull grant(s), but the identity can still pull through the grants listed in `kept`"
+            ),
         };
         Ok(Outcome::Succeeded(json!({
             "outcome": if p.deleted.is_empty() { "nothingToDelete" } else { "deleted" },
@@ -194,6 +238,11 @@ impl Detach {
             .principal_of(&args.cluster.lower_key(), &args.registry.name())
             .await
             .map_err(|e| JobError::transient("DatabaseUnavailable", e.to_string()))?;
-        Ok(principal.map(|object_id| Grantee { object_id, source: "recordedAtAttach".into(), client_id: None, resource_id: None }))
+        Ok(principal.map(|object_id| Grantee {
+            object_id,
+            source: "recordedAtAttach".into(),
+            client_id: None,
+            resource_id: None,
+        }))
     }
 }

@@ -71,12 +71,16 @@ pub fn generic<C: Serialize>(
                 .with_details(details(&e)),
             }
         }
-        ErrorClass::NotFound => {
-            JobError::permanent(e.code.clone().unwrap_or_else(|| "NotFound".into()), format!("{what}: {}", arm_words(&e)))
-                .with_details(details(&e))
-        }
-        _ => JobError::permanent(e.code.clone().unwrap_or_else(|| "AzureRequestFailed".into()), format!("{what} failed: {}", arm_words(&e)))
-            .with_details(details(&e)),
+        ErrorClass::NotFound => JobError::permanent(
+            e.code.clone().unwrap_or_else(|| "NotFound".into()),
+            format!("{what}: {}", arm_words(&e)),
+        )
+        .with_details(details(&e)),
+        _ => JobError::permanent(
+            e.code.clone().unwrap_or_else(|| "AzureRequestFailed".into()),
+            format!("{what} failed: {}", arm_words(&e)),
+        )
+        .with_details(details(&e)),
     }
 }
 

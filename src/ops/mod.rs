@@ -58,7 +58,11 @@ impl Default for OpsSettings {
 impl OpsSettings {
     /// Transient errors back off exponentially with jitter, honouring Retry-After.
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy { base: self.retry_base, cap: self.retry_cap, max_retry_after: Duration::from_secs(600) }
+        RetryPolicy {
+            base: self.retry_base,
+            cap: self.retry_cap,
+            max_retry_after: Duration::from_secs(600),
+        }
     }
 
     pub fn new_job(&self, kind: &str, args: &PairArgs) -> NewJob {
@@ -86,7 +90,8 @@ pub fn handlers(ops: Arc<Ops>) -> Handlers {
 pub(crate) async fn record_calls(ctx: &crate::queue::JobContext, call: &crate::azure::CallContext) {
     for c in call.take_records() {
         let status = c.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
-        metrics::counter!("acr_attach_azure_calls_total", "operation" => c.operation.clone(), "status" => status).increment(1);
+        metrics::counter!("acr_attach_azure_calls_total", "operation" => c.operation.clone(), "status" => status)
+            .increment(1);
         ctx.record(
             "azure_call",
             serde_json::json!({

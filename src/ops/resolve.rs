@@ -1,7 +1,7 @@
 //! The first steps of attach and detach: who is the grantee (the cluster's kubelet identity,
 //! or its service principal), and which registry is meant.
-use serde::{Deserialize, Serialize};
 use serde::Serialize as Ser;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::failures::{details, generic};
@@ -53,15 +53,29 @@ pub async fn grantee<C: Ser>(
         Err(e) if e.class() == ErrorClass::NotFound => {
             return Err(JobError::permanent(
                 "ClusterNotFound",
-                format!("the managed cluster {cluster} does not exist ({})", e.code.clone().unwrap_or_default()),
+                format!(
+                    "the managed cluster {cluster} does not exist ({})",
+                    e.code.clone().unwrap_or_default()
+                ),
             )
             .with_details(details(&e)));
         }
-        Err(e) => return Err(generic(e, "reading the managed cluster", waits, &ops.settings, checkpoint)),
+        Err(e) => {
+            return Err(generic(
+                e,
+                "reading the managed cluster",
+                waits,
+                &ops.settings,
+                checkpoint,
+            ));
+        }
     };
     if let Some(oid) = mc.kubelet_object_id() {
         let object_id = Uuid::parse_str(oid).map_err(|_| {
-            JobError::permanent("InvalidKubeletIdentity", format!("the cluster reports a kubelet object id '{oid}' that is not a GUID"))
+            JobError::permanent(
+                "InvalidKubeletIdentity",
+                format!("the cluster reports a kubelet object id '{oid}' that is not a GUID"),
+            )
         })?;
         if let Some(waited) = waits.done(condition::CLUSTER_PROVISIONING) {
             metrics::histogram!("acr_attach_propagation_seconds", "condition" => condition::CLUSTER_PROVISIONING)
@@ -77,20 +91,39 @@ pub async fn grantee<C: Ser>(
     }
     if let Some(app_id) = mc.service_principal_app_id() {
         let app = Uuid::parse_str(app_id).map_err(|_| {
-            JobError::permanent("InvalidServicePrincipal", format!("the cluster's service principal client id '{app_id}' is not a GUID"))
+            JobError::permanent(
+                "InvalidServicePrincipal",
+                format!("the cluster's service principal client id '{app_id}' is not a GUID"),
+            )
         })?;
         return match ops.azure.get_service_principal_by_app_id(call, app).await {
             Ok(Some(sp)) => {
                 let object_id = Uuid::parse_str(&sp.id).map_err(|_| {
-                    JobError::permanent("InvalidServicePrincipal", format!("Graph returned a non-GUID object id '{}'", sp.id))
+                    JobError::permanent(
+                        "InvalidServicePrincipal",
+                        format!("Graph returned a non-GUID object id '{}'", sp.id),
+                    )
                 })?;
-                Ok(Step::Done(Grantee { object_id, source: "servicePrincipal".into(), client_id: Some(app_id.into()), resource_id: None }))
+                Ok(Step::Done(Grantee {
+                    object_id,
+                    source: "servicePrincipal".into(),
+                    client_id: Some(app_id.into()),
+                    resource_id: None,
+                }))
             }
             Ok(None) => Err(JobError::permanent(
                 "ServicePrincipalNotFound",
-                format!("the cluster uses the service principal with application id {app_id}, which Microsoft Graph does not know"),
+                format!(
+                    "the cluster uses the service principal with application id {app_id}, which Microsoft Graph does not know"
+                ),
             )),
-            Err(e) => Err(generic(e, "resolving the cluster's service principal in Microsoft Graph", waits, &ops.settings, checkpoint)),
+            Err(e) => Err(generic(
+                e,
+                "resolving the cluster's service principal in Microsoft Graph",
+                waits,
+                &ops.settings,
+                checkpoint,
+            )),
         };
     }
     let state = mc.provisioning_state.clone().unwrap_or_else(|| "Unknown".into());
@@ -106,13 +139,18 @@ pub async fn grantee<C: Ser>(
     match waits.poll(condition::CLUSTER_PROVISIONING, ops.settings.provisioning_budget) {
         Verdict::Wait(delay) => Ok(Step::Wait(wait(
             condition::CLUSTER_PROVISIONING,
-            format!("the cluster is still being created (provisioningState {state}); its kubelet identity does not exist yet"),
+            format!(
+                "the cluster is still being created (provisioningState {state}); its kubelet identity does not exist yet"
+            ),
             delay,
             &checkpoint(waits),
         ))),
         Verdict::Exhausted(waited) => Err(JobError::permanent(
             "ClusterNotReady",
-            format!("the cluster was still {state} without a kubelet identity after {}", human(waited)),
+            format!(
+                "the cluster was still {state} without a kubelet identity after {}",
+                human(waited)
+            ),
         )),
     }
 }
@@ -128,29 +166,44 @@ pub async fn registry<C: Ser>(
         RegistryRef::Id(id) => id.clone(),
         RegistryRef::Name(name) => {
             let subs = ops.azure.default_subscriptions();
-            let found = ops
-                .azure
-                .find_registries_by_name(call, name, subs)
-                .await
-                .map_err(|e| generic(e, "searching the registry by name (Azure Resource Graph)", waits, &ops.settings, checkpoint))?;
+            let found = ops.azure.find_registries_by_name(call, name, subs).await.map_err(|e| {
+                generic(
+                    e,
+                    "searching the registry by name (Azure Resource Graph)",
+                    waits,
+                    &ops.settings,
+                    checkpoint,
+                )
+            })?;
             let scope = if subs.is_empty() {
                 "every subscription acr-attach can read".to_string()
             } else {
-                format!("subscriptions {}", subs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "subscriptions {}",
+                    subs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                )
             };
             match found.as_slice() {
                 [] => {
                     return Err(JobError::permanent(
                         "RegistryNotFound",
-                        format!("no registry named '{name}' in {scope}; give the registry's resource id to attach one elsewhere"),
+                        format!(
+                            "no registry named '{name}' in {scope}; give the registry's resource id to attach one elsewhere"
+                        ),
                     ));
                 }
-                [one] => one.registry_id().map_err(|e| JobError::permanent("InvalidRegistryId", e.to_string()))?,
+                [one] => one
+                    .registry_id()
+                    .map_err(|e| JobError::permanent("InvalidRegistryId", e.to_string()))?,
                 many => {
                     let ids: Vec<_> = many.iter().map(|r| r.id.clone()).collect();
                     return Err(JobError::permanent(
                         "AmbiguousRegistryName",
-                        format!("{} registries are named '{name}' in {scope}: {}; give the resource id instead", ids.len(), ids.join(", ")),
+                        format!(
+                            "{} registries are named '{name}' in {scope}: {}; give the resource id instead",
+                            ids.len(),
+                            ids.join(", ")
+                        ),
                     )
                     .with_details(serde_json::json!({ "matches": ids })));
                 }
@@ -162,7 +215,10 @@ pub async fn registry<C: Ser>(
         Err(e) if e.class() == ErrorClass::NotFound => {
             return Err(JobError::permanent(
                 "RegistryNotFound",
-                format!("the registry {id} does not exist ({})", e.code.clone().unwrap_or_default()),
+                format!(
+                    "the registry {id} does not exist ({})",
+                    e.code.clone().unwrap_or_default()
+                ),
             )
             .with_details(details(&e)));
         }

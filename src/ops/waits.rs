@@ -49,7 +49,10 @@ impl Waits {
     /// Record one more poll of `condition` and decide whether to keep waiting.
     pub fn poll(&mut self, condition: &str, budget: Duration) -> Verdict {
         let now = Utc::now();
-        let st = self.0.entry(condition.to_string()).or_insert(WaitState { since: now, polls: 0 });
+        let st = self
+            .0
+            .entry(condition.to_string())
+            .or_insert(WaitState { since: now, polls: 0 });
         let waited = (now - st.since).to_std().unwrap_or_default();
         if waited >= budget {
             return Verdict::Exhausted(waited);
@@ -61,7 +64,9 @@ impl Waits {
 
     /// The condition is met: forget it (and say how long it took, for the metrics).
     pub fn done(&mut self, condition: &str) -> Option<Duration> {
-        self.0.remove(condition).map(|st| (Utc::now() - st.since).to_std().unwrap_or_default())
+        self.0
+            .remove(condition)
+            .map(|st| (Utc::now() - st.since).to_std().unwrap_or_default())
     }
 }
 

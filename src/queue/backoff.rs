@@ -42,7 +42,11 @@ mod tests {
 
     #[test]
     fn doubles_until_the_cap_with_bounded_jitter() {
-        let p = RetryPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(10), ..Default::default() };
+        let p = RetryPolicy {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(10),
+            ..Default::default()
+        };
         for (n, nominal) in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (30, 10.0)] {
             for _ in 0..50 {
                 let d = p.delay(n, None).as_secs_f64();

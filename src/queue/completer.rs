@@ -23,8 +23,7 @@ const MAX_BATCH: usize = 500;
 pub async fn run(store: JobStore, mut rx: mpsc::UnboundedReceiver<Success>, wake: Arc<Notify>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<(Uuid, i32, Value)> =
-            batch.iter().map(|s| (s.id, s.epoch, s.result.clone())).collect();
+        let rows: Vec<(Uuid, i32, Value)> = batch.iter().map(|s| (s.id, s.epoch, s.result.clone())).collect();
         let started = std::time::Instant::now();
         let flushed = flush(&store, &rows).await;
         metrics::histogram!("acr_attach_completion_flush_seconds").record(started.elapsed().as_secs_f64());

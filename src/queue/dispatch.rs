@@ -125,7 +125,10 @@ pub(super) async fn run(
 async fn claim(shared: Arc<Shared>, asked: usize, generation: u64, done: mpsc::UnboundedSender<Claimed>) {
     let cfg = &shared.cfg;
     let started = Instant::now();
-    let jobs = shared.store.claim(&cfg.worker_id, asked, cfg.lease, &shared.kinds).await;
+    let jobs = shared
+        .store
+        .claim(&cfg.worker_id, asked, cfg.lease, &shared.kinds)
+        .await;
     metrics::histogram!("acr_attach_claim_seconds").record(started.elapsed().as_secs_f64());
     if let Ok(j) = &jobs {
         metrics::histogram!("acr_attach_claim_batch_size").record(j.len() as f64);
@@ -137,5 +140,10 @@ async fn claim(shared: Arc<Shared>, asked: usize, generation: u64, done: mpsc::U
         }),
         _ => None,
     };
-    let _ = done.send(Claimed { asked, jobs, generation, next_due });
+    let _ = done.send(Claimed {
+        asked,
+        jobs,
+        generation,
+        next_due,
+    });
 }

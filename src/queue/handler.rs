@@ -53,7 +53,12 @@ pub struct Wait {
 
 impl Wait {
     pub fn new(condition: impl Into<String>, message: impl Into<String>, delay: Duration) -> Self {
-        Wait { condition: condition.into(), message: message.into(), delay, checkpoint: None }
+        Wait {
+            condition: condition.into(),
+            message: message.into(),
+            delay,
+            checkpoint: None,
+        }
     }
     pub fn with_checkpoint(mut self, cp: impl Serialize) -> Self {
         self.checkpoint = serde_json::to_value(cp).ok();
@@ -180,9 +185,8 @@ pub struct JobContext {
 
 impl JobContext {
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, JobError> {
-        serde_json::from_value(self.args.clone()).map_err(|e| {
-            JobError::permanent("InvalidJobArguments", format!("the job's arguments do not parse: {e}"))
-        })
+        serde_json::from_value(self.args.clone())
+            .map_err(|e| JobError::permanent("InvalidJobArguments", format!("the job's arguments do not parse: {e}")))
     }
 
     pub fn checkpoint<T: DeserializeOwned + Default>(&self) -> T {
@@ -194,12 +198,15 @@ impl JobContext {
 
     /// Persist progress so a crash or restart resumes from here. Fails when the lease is lost.
     pub async fn save_checkpoint(&self, cp: &impl Serialize) -> Result<(), JobError> {
-        let v = serde_json::to_value(cp)
-            .map_err(|e| JobError::permanent("CheckpointNotSerializable", e.to_string()))?;
+        let v =
+            serde_json::to_value(cp).map_err(|e| JobError::permanent("CheckpointNotSerializable", e.to_string()))?;
         match self.store.save_checkpoint(self.id, self.run, &v).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(lease_lost()),
-            Err(e) => Err(JobError::transient("QueueUnavailable", format!("saving the checkpoint failed: {e}"))),
+            Err(e) => Err(JobError::transient(
+                "QueueUnavailable",
+                format!("saving the checkpoint failed: {e}"),
+            )),
         }
     }
 

@@ -5,8 +5,8 @@
 //! and persisted snoozes without holding a transaction open while a job makes remote calls.
 pub mod backoff;
 mod completer;
-mod dispatch;
 pub mod config;
+mod dispatch;
 pub mod handler;
 mod listener;
 mod maintenance;

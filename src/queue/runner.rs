@@ -11,13 +11,20 @@ use super::model::{ErrorClass, ErrorRecord, Job};
 use super::store::Finish;
 use super::worker::{Running, Shared};
 
-pub(super) fn start_job(shared: &Arc<Shared>, tasks: &TaskTracker, success_tx: &mpsc::UnboundedSender<Success>, job: Job) {
+pub(super) fn start_job(
+    shared: &Arc<Shared>,
+    tasks: &TaskTracker,
+    success_tx: &mpsc::UnboundedSender<Success>,
+    job: Job,
+) {
     let stop = Arc::new(StopSignal::default());
-    shared
-        .running
-        .lock()
-        .unwrap()
-        .insert(job.id, Running { epoch: job.lease_epoch, stop: stop.clone() });
+    shared.running.lock().unwrap().insert(
+        job.id,
+        Running {
+            epoch: job.lease_epoch,
+            stop: stop.clone(),
+        },
+    );
     metrics::counter!("acr_attach_jobs_started_total", "kind" => job.kind.clone()).increment(1);
     if job.lease_epoch == 1 {
         let delay = (Utc::now() - job.created_at.max(job.run_at)).as_seconds_f64().max(0.0);
@@ -81,7 +88,12 @@ async fn run_job(shared: &Shared, success_tx: &mpsc::UnboundedSender<Success>, j
             handler.as_ref(),
         ),
         Some(Ok(Ok(Outcome::Succeeded(result)))) => {
-            let _ = success_tx.send(Success { id: job.id, epoch: job.lease_epoch, result, kind: job.kind.clone() });
+            let _ = success_tx.send(Success {
+                id: job.id,
+                epoch: job.lease_epoch,
+                result,
+                kind: job.kind.clone(),
+            });
             return;
         }
         Some(Ok(Ok(Outcome::Wait(w)))) => {
@@ -128,12 +140,18 @@ fn decide(job: &Job, e: JobError, handler: &dyn JobHandler) -> Finish {
     };
     let policy = handler.retry_policy();
     match e.class {
-        ErrorClass::Permanent => Finish::Fail { error: record, consumed_attempt: true },
+        ErrorClass::Permanent => Finish::Fail {
+            error: record,
+            consumed_attempt: true,
+        },
         ErrorClass::Transient => {
             if attempt >= job.max_attempts {
                 let mut error = record;
                 error.message = format!("{} (gave up after {attempt} attempts)", error.message);
-                return Finish::Fail { error, consumed_attempt: true };
+                return Finish::Fail {
+                    error,
+                    consumed_attempt: true,
+                };
             }
             let delay = policy.delay(attempt as u32, e.retry_after);
             if past_deadline(job, delay) {
@@ -143,9 +161,16 @@ fn decide(job: &Job, e: JobError, handler: &dyn JobHandler) -> Finish {
                     error.message,
                     job.deadline_at.to_rfc3339()
                 );
-                return Finish::Fail { error, consumed_attempt: true };
+                return Finish::Fail {
+                    error,
+                    consumed_attempt: true,
+                };
             }
-            Finish::Retry { delay, error: record, checkpoint: e.checkpoint }
+            Finish::Retry {
+                delay,
+                error: record,
+                checkpoint: e.checkpoint,
+            }
         }
         ErrorClass::NotYetConsistent => {
             let delay = policy.delay((job.snoozes as u32).saturating_add(1), e.retry_after);
@@ -153,7 +178,13 @@ fn decide(job: &Job, e: JobError, handler: &dyn JobHandler) -> Finish {
             if past_deadline(job, delay) {
                 return deadline_failure(job, &condition, &e.message);
             }
-            Finish::Snooze { delay, condition, message: e.message, error: Some(record), checkpoint: e.checkpoint }
+            Finish::Snooze {
+                delay,
+                condition,
+                message: e.message,
+                error: Some(record),
+                checkpoint: e.checkpoint,
+            }
         }
     }
 }
@@ -188,4 +219,3 @@ fn outcome_label(f: &Finish) -> &'static str {
         Finish::HandBack => "handed_back",
     }
 }
-

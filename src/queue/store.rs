@@ -118,7 +118,10 @@ impl JobStore {
         .bind(new.deadline.as_secs_f64())
         .fetch_one(&mut *conn)
         .await?;
-        Ok(Enqueued { job: row.job, deduplicated: row.deduplicated })
+        Ok(Enqueued {
+            job: row.job,
+            deduplicated: row.deduplicated,
+        })
     }
 
     /// Convenience: enqueue in a transaction of its own.
@@ -270,20 +273,14 @@ impl JobStore {
 
     /// Claim up to `limit` due jobs in one round trip (SQL function `claim_jobs`, see the
     /// migration: SKIP LOCKED, per-target FIFO, cached plans).
-    pub async fn claim(
-        &self,
-        worker: &str,
-        limit: usize,
-        lease: Duration,
-        kinds: &[String],
-    ) -> sqlx::Result<Vec<Job>> {
+    pub async fn claim(&self, worker: &str, limit: usize, lease: Duration, kinds: &[String]) -> sqlx::Result<Vec<Job>> {
         let result = sqlx::query_as("SELECT * FROM claim_jobs($1, $2, $3, $4)")
-        .bind(limit as i32)
-        .bind(worker)
-        .bind(lease.as_secs_f64())
-        .bind(kinds)
-        .fetch_all(&self.pool)
-        .await;
+            .bind(limit as i32)
+            .bind(worker)
+            .bind(lease.as_secs_f64())
+            .bind(kinds)
+            .fetch_all(&self.pool)
+            .await;
         match result {
             // The unique "one running job per target" index fired: a race the FIFO predicate
             // should prevent. Treat as an empty fetch; the next one sorts it out.
@@ -294,11 +291,7 @@ impl JobStore {
 
     /// Renew the leases this replica holds. Returns, for each lease still held, whether a
     /// cancel was requested; a job missing from the answer has lost its lease.
-    pub async fn heartbeat(
-        &self,
-        leases: &[(Uuid, i32)],
-        lease: Duration,
-    ) -> sqlx::Result<Vec<(Uuid, bool)>> {
+    pub async fn heartbeat(&self, leases: &[(Uuid, i32)], lease: Duration) -> sqlx::Result<Vec<(Uuid, bool)>> {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
@@ -320,10 +313,7 @@ impl JobStore {
     /// primary key; joining on the running-jobs index would walk its dead entries under churn.) Returns the ids whose completion was
     /// accepted (a worker that lost its lease gets nothing back) and whether a job of one of
     /// their targets is now waiting.
-    pub async fn succeed_many(
-        &self,
-        done: &[(Uuid, i32, Value)],
-    ) -> sqlx::Result<(Vec<Uuid>, bool)> {
+    pub async fn succeed_many(&self, done: &[(Uuid, i32, Value)]) -> sqlx::Result<(Vec<Uuid>, bool)> {
         if done.is_empty() {
             return Ok((Vec::new(), false));
         }
@@ -354,7 +344,7 @@ impl JobStore {
     async fn wake_successors(&self, targets: &[String]) -> sqlx::Result<bool> {
         let woke: Option<(i32,)> = sqlx::query_as(
             "SELECT 1 FROM (SELECT pg_notify('acr_attach_jobs', '') FROM job \
-               WHERE target_key = ANY($1) AND state IN ('queued', 'waiting', 'retrying') LIMIT 1) n"
+               WHERE target_key = ANY($1) AND state IN ('queued', 'waiting', 'retrying') LIMIT 1) n",
         )
         .bind(targets)
         .fetch_optional(&self.pool)
@@ -576,7 +566,13 @@ fn finish_event(how: &Finish, run_at: DateTime<Utc>) -> (&'static str, Option<Va
             "retry_scheduled",
             Some(json!({ "error": error, "nextAttemptAt": run_at, "delayMs": delay.as_millis() as u64 })),
         ),
-        Finish::Snooze { delay, condition, message, error, .. } => {
+        Finish::Snooze {
+            delay,
+            condition,
+            message,
+            error,
+            ..
+        } => {
             let mut data = json!({ "condition": condition, "message": message, "nextCheckAt": run_at,
                                    "delayMs": delay.as_millis() as u64 });
             if let Some(e) = error {
@@ -590,13 +586,7 @@ fn finish_event(how: &Finish, run_at: DateTime<Utc>) -> (&'static str, Option<Va
     }
 }
 
-async fn event(
-    conn: &mut PgConnection,
-    id: Uuid,
-    kind: &str,
-    attempt: i32,
-    data: Option<Value>,
-) -> sqlx::Result<()> {
+async fn event(conn: &mut PgConnection, id: Uuid, kind: &str, attempt: i32, data: Option<Value>) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO job_event (job_id, type, attempt, data) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(kind)
@@ -617,7 +607,10 @@ async fn notify(conn: &mut PgConnection, channel: &str, payload: &str) -> sqlx::
 }
 
 async fn notify_pool(pool: &PgPool, channel: &str) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')").bind(channel).execute(pool).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -125,9 +125,15 @@ async fn run(shared: Arc<Shared>, listen_pool: sqlx::PgPool, shutdown: Cancellat
     // Graceful shutdown: no more claims; running jobs get the grace period, then are handed back.
     tracing::info!(running = shared.running_count(), "worker pool stopping");
     tasks.close();
-    if tokio::time::timeout(shared.cfg.shutdown_grace, tasks.wait()).await.is_err() {
+    if tokio::time::timeout(shared.cfg.shutdown_grace, tasks.wait())
+        .await
+        .is_err()
+    {
         let ids: Vec<Uuid> = shared.running.lock().unwrap().keys().copied().collect();
-        tracing::warn!(jobs = ids.len(), "grace period over; handing running jobs back to the queue");
+        tracing::warn!(
+            jobs = ids.len(),
+            "grace period over; handing running jobs back to the queue"
+        );
         for id in ids {
             shared.stop_job(id, StopReason::Shutdown);
         }
@@ -149,8 +155,13 @@ async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tokio::time::sleep(cfg.heartbeat_interval) => {}
             _ = stop.cancelled() => return,
         }
-        let leases: Vec<(Uuid, i32)> =
-            shared.running.lock().unwrap().iter().map(|(id, r)| (*id, r.epoch)).collect();
+        let leases: Vec<(Uuid, i32)> = shared
+            .running
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, r)| (*id, r.epoch))
+            .collect();
         match shared.store.heartbeat(&leases, cfg.lease).await {
             Ok(held) => {
                 failures = 0;

@@ -24,16 +24,34 @@ async fn attach_by_id_grants_acr_pull_to_the_kubelet_identity() {
     let grants = a.assignments_at(&registry("acrdemo"), KUBELET);
     assert_eq!(grants.len(), 1);
     assert!(grants[0].role_definition_id.to_lowercase().ends_with(ACR_PULL));
-    assert_eq!(grants[0].principal_type.as_deref(), Some("ServicePrincipal"), "principalType avoids PrincipalNotFound");
+    assert_eq!(
+        grants[0].principal_type.as_deref(),
+        Some("ServicePrincipal"),
+        "principalType avoids PrincipalNotFound"
+    );
     assert_eq!(r["assignmentName"], grants[0].name.as_str(), "deterministic name");
 
     // Every ARM call is in the job's timeline, with ARM's request id.
     let calls = events_of_type(&a.app.events(job["id"].as_str().unwrap()).await, "azure_call");
     let ops: Vec<&str> = calls.iter().map(|c| c["data"]["operation"].as_str().unwrap()).collect();
-    assert_eq!(ops, ["get_managed_cluster", "get_registry", "put_role_assignment", "get_role_assignment"]);
+    assert_eq!(
+        ops,
+        [
+            "get_managed_cluster",
+            "get_registry",
+            "put_role_assignment",
+            "get_role_assignment"
+        ]
+    );
     assert!(calls.iter().all(|c| c["data"]["requestId"].is_string()));
 
-    let view: Value = a.app.get(&format!("/v1/attachments?cluster={}", cluster("aks-demo"))).await.json().await.unwrap();
+    let view: Value = a
+        .app
+        .get(&format!("/v1/attachments?cluster={}", cluster("aks-demo")))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(view["value"][0]["state"], "attached");
     assert_eq!(view["value"][0]["registryId"], registry("acrdemo"));
     assert_eq!(view["value"][0]["principalId"], KUBELET);
@@ -46,7 +64,12 @@ async fn attach_by_name_finds_a_registry_in_another_subscription() {
     let job = a.run(a.attach(&cluster("aks-demo"), "acrshared").await).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     assert_eq!(job["result"]["registry"]["id"], registry("acrshared"));
-    assert!(job["result"]["role"]["id"].as_str().unwrap().starts_with(&format!("/subscriptions/{SUB2}/")));
+    assert!(
+        job["result"]["role"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("/subscriptions/{SUB2}/"))
+    );
     assert_eq!(a.assignments_at(&registry("acrshared"), KUBELET).len(), 1);
     assert_eq!(a.sim.call_count("ResourceGraph_Resources"), 1);
     a.stop().await;
@@ -56,19 +79,27 @@ async fn attach_by_name_finds_a_registry_in_another_subscription() {
 async fn unknown_and_ambiguous_registry_names_fail_with_what_was_found() {
     let mut world = demo_world();
     // A second "acrdemo" (real registry names are global, but two tenants' views can collide).
-    world.subscriptions[1].resource_groups[0].registries.push(serde_json::from_value(json!({ "name": "acrdemo" })).unwrap());
+    world.subscriptions[1].resource_groups[0]
+        .registries
+        .push(serde_json::from_value(json!({ "name": "acrdemo" })).unwrap());
     let a = AzureApp::spawn(world).await;
     let job = a.run(a.attach(&cluster("aks-demo"), "acrnothere").await).await;
     assert_eq!(job["state"], "failed");
     assert_eq!(job["error"]["code"], "RegistryNotFound");
-    assert!(job["error"]["message"].as_str().unwrap().contains(SUB2), "names the searched subscriptions: {job:#}");
+    assert!(
+        job["error"]["message"].as_str().unwrap().contains(SUB2),
+        "names the searched subscriptions: {job:#}"
+    );
     assert_eq!(job["attempts"], 1, "not retried");
 
     let job = a.run(a.attach(&cluster("aks-demo"), "acrdemo").await).await;
     assert_eq!(job["state"], "failed");
     assert_eq!(job["error"]["code"], "AmbiguousRegistryName");
     let msg = job["error"]["message"].as_str().unwrap();
-    assert!(msg.contains(&format!("/subscriptions/{SUB1}/")) && msg.contains(&format!("/subscriptions/{SUB2}/")), "{msg}");
+    assert!(
+        msg.contains(&format!("/subscriptions/{SUB1}/")) && msg.contains(&format!("/subscriptions/{SUB2}/")),
+        "{msg}"
+    );
     assert!(a.sim.role_assignments().is_empty(), "nothing was granted");
     a.stop().await;
 }
@@ -93,7 +124,9 @@ async fn fifty_concurrent_attaches_of_one_pair_make_one_job_and_one_assignment()
         let client = a.app.client.clone();
         let url = a.app.url("/v1/attachments");
         let body = json!({ "cluster": cluster("aks-demo"), "registry": registry("acrdemo") });
-        reqs.push(tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap() }));
+        reqs.push(tokio::spawn(async move {
+            client.post(url).json(&body).send().await.unwrap()
+        }));
     }
     let mut ids = std::collections::HashSet::new();
     let mut accepted = 0;
@@ -106,9 +139,16 @@ async fn fifty_concurrent_attaches_of_one_pair_make_one_job_and_one_assignment()
     }
     // While the first job is unfinished every identical request shares it; one that arrives
     // after it finished gets a job of its own, which converges on the same assignment.
-    assert!(accepted >= 1 && accepted == ids.len(), "{accepted} new jobs, {} ids", ids.len());
+    assert!(
+        accepted >= 1 && accepted == ids.len(),
+        "{accepted} new jobs, {} ids",
+        ids.len()
+    );
     for id in &ids {
-        assert_eq!(a.app.wait_finished(id, Duration::from_secs(30)).await["state"], "succeeded");
+        assert_eq!(
+            a.app.wait_finished(id, Duration::from_secs(30)).await["state"],
+            "succeeded"
+        );
     }
     assert_eq!(a.assignments_at(&registry("acrdemo"), KUBELET).len(), 1);
     a.stop().await;
@@ -119,7 +159,12 @@ async fn an_assignment_made_earlier_under_a_random_name_is_adopted() {
     let a = AzureApp::spawn(demo_world()).await;
     // What `az aks update --attach-acr` leaves behind: AcrPull under a random uuid4 name.
     let cli_name = uuid::Uuid::new_v4().to_string();
-    a.sim.insert_role_assignment(RoleAssignmentRecord::new(&cli_name, &registry("acrdemo"), ACR_PULL, KUBELET));
+    a.sim.insert_role_assignment(RoleAssignmentRecord::new(
+        &cli_name,
+        &registry("acrdemo"),
+        ACR_PULL,
+        KUBELET,
+    ));
     let job = a.run(a.attach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     assert_eq!(job["result"]["outcome"], "adopted");
@@ -135,7 +180,10 @@ async fn an_abac_registry_gets_the_repository_reader_role() {
     let job = a.run(a.attach(&cluster("aks-demo"), &registry("acrabac")).await).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     assert_eq!(job["result"]["role"]["name"], "Container Registry Repository Reader");
-    assert_eq!(job["result"]["registry"]["roleAssignmentMode"], "AbacRepositoryPermissions");
+    assert_eq!(
+        job["result"]["registry"]["roleAssignmentMode"],
+        "AbacRepositoryPermissions"
+    );
     let grants = a.assignments_at(&registry("acrabac"), KUBELET);
     assert_eq!(grants.len(), 1);
     assert!(grants[0].role_definition_id.to_lowercase().ends_with(REPOSITORY_READER));
@@ -145,7 +193,9 @@ async fn an_abac_registry_gets_the_repository_reader_role() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_principal_cluster_is_resolved_through_graph() {
     let a = AzureApp::spawn(demo_world()).await;
-    let job = a.run(a.attach(&cluster("aks-legacy-sp"), &registry("acrdemo")).await).await;
+    let job = a
+        .run(a.attach(&cluster("aks-legacy-sp"), &registry("acrdemo")).await)
+        .await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     assert_eq!(job["result"]["principal"]["source"], "servicePrincipal");
     assert_eq!(job["result"]["principal"]["objectId"], LEGACY_SP_OBJECT);
@@ -163,7 +213,10 @@ async fn a_cluster_still_being_created_is_waited_for() {
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let waiting = a.app.wait_for_state(&id, &["waiting"], Duration::from_secs(10)).await;
     assert_eq!(waiting["wait"]["condition"], "clusterProvisioning");
-    assert!(waiting["wait"]["message"].as_str().unwrap().contains("Creating"), "{waiting:#}");
+    assert!(
+        waiting["wait"]["message"].as_str().unwrap().contains("Creating"),
+        "{waiting:#}"
+    );
     let job = a.app.wait_finished(&id, Duration::from_secs(20)).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     assert_eq!(job["attempts"], 0, "waiting consumed no attempt");
@@ -175,13 +228,24 @@ async fn a_cluster_still_being_created_is_waited_for() {
 async fn a_principal_not_yet_replicated_is_waited_out() {
     let mut world = demo_world();
     world.behaviour.principal_not_found = PrincipalNotFoundMode::Always;
-    world.directory.iter_mut().find(|p| p.object_id == KUBELET).unwrap().replication_delay_seconds = 1.5;
+    world
+        .directory
+        .iter_mut()
+        .find(|p| p.object_id == KUBELET)
+        .unwrap()
+        .replication_delay_seconds = 1.5;
     let a = AzureApp::spawn(world).await;
     let job = a.run(a.attach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     assert_eq!(job["attempts"], 0);
     let errors = job["errors"].as_array().unwrap();
-    assert!(!errors.is_empty() && errors.iter().all(|e| e["code"] == "PrincipalNotFound" && e["class"] == "notYetConsistent"), "{job:#}");
+    assert!(
+        !errors.is_empty()
+            && errors
+                .iter()
+                .all(|e| e["code"] == "PrincipalNotFound" && e["class"] == "notYetConsistent"),
+        "{job:#}"
+    );
     let waits = events_of_type(&a.app.events(job["id"].as_str().unwrap()).await, "waiting");
     assert!(waits.iter().all(|w| w["data"]["condition"] == "principalReplication"));
     assert_eq!(a.assignments_at(&registry("acrdemo"), KUBELET).len(), 1);
@@ -213,7 +277,8 @@ async fn a_wrong_principal_fails_within_its_budget_and_says_so() {
 async fn a_missing_permission_fails_fast_naming_permission_and_scope() {
     let mut world = demo_world();
     for p in &mut world.callers[0].permissions {
-        p.actions.retain(|a| a != "Microsoft.Authorization/roleAssignments/write");
+        p.actions
+            .retain(|a| a != "Microsoft.Authorization/roleAssignments/write");
     }
     let a = AzureApp::spawn(world).await;
     let job = a.run(a.attach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
@@ -221,7 +286,10 @@ async fn a_missing_permission_fails_fast_naming_permission_and_scope() {
     assert_eq!(job["error"]["code"], "AuthorizationFailed");
     let msg = job["error"]["message"].as_str().unwrap();
     assert!(msg.contains("Microsoft.Authorization/roleAssignments/write"), "{msg}");
-    assert!(msg.to_lowercase().contains(&registry("acrdemo").to_lowercase()), "names the scope: {msg}");
+    assert!(
+        msg.to_lowercase().contains(&registry("acrdemo").to_lowercase()),
+        "names the scope: {msg}"
+    );
     assert!(!msg.contains("Owner on this subscription"), "{msg}");
     assert_eq!(job["error"]["details"]["armCode"], "AuthorizationFailed");
     a.stop().await;
@@ -239,7 +307,10 @@ async fn throttling_is_honoured_through_retry_after() {
     let events = a.app.events(job["id"].as_str().unwrap()).await;
     let retries = events_of_type(&events, "retry_scheduled");
     assert!(!retries.is_empty(), "a 429 was met");
-    let throttled = retries.iter().find(|r| r["data"]["error"]["details"]["status"] == 429).expect("a 429 retry");
+    let throttled = retries
+        .iter()
+        .find(|r| r["data"]["error"]["details"]["status"] == 429)
+        .expect("a 429 retry");
     let delay = throttled["data"]["delayMs"].as_f64().unwrap() / 1000.0;
     // The simulator's Retry-After is whole seconds until a token refills (0.5/s): 1 or 2 s,
     // where the back-off alone would have been 0.1 s.
@@ -257,13 +328,19 @@ async fn lost_responses_and_server_errors_never_duplicate_a_grant() {
     let mut ids = Vec::new();
     for reg in ["acrdemo", "acrabac", "acrshared"] {
         let r = a.attach(&cluster("aks-demo"), &registry(reg)).await;
-        ids.push((reg, r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()));
+        ids.push((
+            reg,
+            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string(),
+        ));
     }
     for (reg, id) in ids {
         let job = a.app.wait_finished(&id, Duration::from_secs(60)).await;
         assert_eq!(job["state"], "succeeded", "{job:#}");
         assert_eq!(a.assignments_at(&registry(reg), KUBELET).len(), 1, "{reg}");
     }
-    assert!(a.sim.calls().iter().any(|c| c.dropped || c.status >= 500), "faults were injected");
+    assert!(
+        a.sim.calls().iter().any(|c| c.dropped || c.status >= 500),
+        "faults were injected"
+    );
     a.stop().await;
 }

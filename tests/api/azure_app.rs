@@ -21,13 +21,19 @@ pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
 
 pub fn cluster(name: &str) -> String {
-    format!("/subscriptions/{SUB1}/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerService/managedClusters/{name}")
+    format!(
+        "/subscriptions/{SUB1}/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerService/managedClusters/{name}"
+    )
 }
 
 pub fn registry(name: &str) -> String {
     match name {
-        "acrshared" => format!("/subscriptions/{SUB2}/resourceGroups/rg-shared-acr/providers/Microsoft.ContainerRegistry/registries/{name}"),
-        _ => format!("/subscriptions/{SUB1}/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerRegistry/registries/{name}"),
+        "acrshared" => format!(
+            "/subscriptions/{SUB2}/resourceGroups/rg-shared-acr/providers/Microsoft.ContainerRegistry/registries/{name}"
+        ),
+        _ => format!(
+            "/subscriptions/{SUB1}/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerRegistry/registries/{name}"
+        ),
     }
 }
 
@@ -47,7 +53,9 @@ impl AzureApp {
     }
 
     pub async fn spawn_configured(world: World, adjust: impl FnOnce(&mut Config)) -> AzureApp {
-        let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("simulator");
+        let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator");
         let db = TestDb::new().await;
         let mut config = test_config(&db);
         let ca = std::env::temp_dir().join(format!("acr-attach-it-{}.pem", db.name));
@@ -65,18 +73,26 @@ impl AzureApp {
         let azure = AzureClient::new(&config.azure.resolve().expect("azure settings")).expect("azure client");
         let settings = config.ops.settings();
         let app = TestApp::spawn_built(config, db, move |pool| {
-            ops::handlers(Arc::new(Ops { azure, attachments: AttachmentStore::new(pool.clone()), settings }))
+            ops::handlers(Arc::new(Ops {
+                azure,
+                attachments: AttachmentStore::new(pool.clone()),
+                settings,
+            }))
         })
         .await;
         AzureApp { app, sim }
     }
 
     pub async fn attach(&self, cluster: &str, registry: &str) -> reqwest::Response {
-        self.app.post_json("/v1/attachments", &json!({ "cluster": cluster, "registry": registry })).await
+        self.app
+            .post_json("/v1/attachments", &json!({ "cluster": cluster, "registry": registry }))
+            .await
     }
 
     pub async fn detach(&self, cluster: &str, registry: &str) -> reqwest::Response {
-        self.app.post_json("/v1/detachments", &json!({ "cluster": cluster, "registry": registry })).await
+        self.app
+            .post_json("/v1/detachments", &json!({ "cluster": cluster, "registry": registry }))
+            .await
     }
 
     /// Submit and wait for the job to finish; returns the finished job.
@@ -84,7 +100,9 @@ impl AzureApp {
         let status = r.status();
         let job: Value = r.json().await.unwrap();
         assert!(status == 202 || status == 200, "{status}: {job:#}");
-        self.app.wait_finished(job["id"].as_str().unwrap(), std::time::Duration::from_secs(30)).await
+        self.app
+            .wait_finished(job["id"].as_str().unwrap(), std::time::Duration::from_secs(30))
+            .await
     }
 
     /// Role assignments in the simulated tenant for a principal at a scope (exact, case-insensitive).

@@ -18,18 +18,38 @@ async fn detach_removes_exact_scope_pull_grants_of_the_principal_only_and_report
     let inherited = uuid::Uuid::new_v4().to_string();
     let someone_else = uuid::Uuid::new_v4().to_string();
     let push = uuid::Uuid::new_v4().to_string();
-    a.sim.insert_role_assignment(RoleAssignmentRecord::new(&cli, &registry("acrdemo"), ACR_PULL, KUBELET));
-    a.sim.insert_role_assignment(RoleAssignmentRecord::new(&inherited, &rg, ACR_PULL, KUBELET));
-    a.sim.insert_role_assignment(RoleAssignmentRecord::new(&someone_else, &registry("acrdemo"), ACR_PULL, OTHER_PRINCIPAL));
-    a.sim.insert_role_assignment(RoleAssignmentRecord::new(&push, &registry("acrdemo"), ACR_PUSH, KUBELET));
+    a.sim
+        .insert_role_assignment(RoleAssignmentRecord::new(&cli, &registry("acrdemo"), ACR_PULL, KUBELET));
+    a.sim
+        .insert_role_assignment(RoleAssignmentRecord::new(&inherited, &rg, ACR_PULL, KUBELET));
+    a.sim.insert_role_assignment(RoleAssignmentRecord::new(
+        &someone_else,
+        &registry("acrdemo"),
+        ACR_PULL,
+        OTHER_PRINCIPAL,
+    ));
+    a.sim.insert_role_assignment(RoleAssignmentRecord::new(
+        &push,
+        &registry("acrdemo"),
+        ACR_PUSH,
+        KUBELET,
+    ));
 
     let job = a.run(a.detach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
     let r = &job["result"];
     assert_eq!(r["outcome"], "deleted");
     assert_eq!(r["deleted"].as_array().unwrap().len(), 2, "ours and the CLI's: {r:#}");
-    let kept: Vec<&str> = r["kept"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
-    assert!(kept.iter().any(|k| k.ends_with(&inherited)), "the inherited grant is reported: {r:#}");
+    let kept: Vec<&str> = r["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        kept.iter().any(|k| k.ends_with(&inherited)),
+        "the inherited grant is reported: {r:#}"
+    );
 
     let left: Vec<String> = a.sim.role_assignments().into_iter().map(|r| r.name).collect();
     assert!(!left.contains(&attached["result"]["assignmentName"].as_str().unwrap().to_string()));
@@ -37,7 +57,13 @@ async fn detach_removes_exact_scope_pull_grants_of_the_principal_only_and_report
     for name in [&inherited, &someone_else, &push] {
         assert!(left.contains(name), "{name} must stay");
     }
-    let view: Value = a.app.get("/v1/attachments?registry=acrdemo").await.json().await.unwrap();
+    let view: Value = a
+        .app
+        .get("/v1/attachments?registry=acrdemo")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(view["value"][0]["state"], "detached");
     a.stop().await;
 }
@@ -70,7 +96,10 @@ async fn attach_detach_attach_run_in_order_and_end_attached() {
         assert_eq!(j["state"], "succeeded", "{j:#}");
         finished.push(j["finishedAt"].as_str().unwrap().to_string());
     }
-    assert!(finished.windows(2).all(|w| w[0] <= w[1]), "ran in the order accepted: {finished:?}");
+    assert!(
+        finished.windows(2).all(|w| w[0] <= w[1]),
+        "ran in the order accepted: {finished:?}"
+    );
     assert_eq!(a.assignments_at(&registry("acrdemo"), KUBELET).len(), 1);
     a.stop().await;
 }

@@ -42,15 +42,24 @@ impl TestDb {
         let name = format!("acr_attach_it_{secs}_{}", &Uuid::new_v4().simple().to_string()[..12]);
         let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL parses");
         url.set_path(&name);
-        TestDb { name, url: url.to_string() }
+        TestDb {
+            name,
+            url: url.to_string(),
+        }
     }
 
     pub async fn pool(&self) -> PgPool {
-        sqlx::postgres::PgPoolOptions::new().max_connections(3).connect(&self.url).await.expect("test pool")
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(3)
+            .connect(&self.url)
+            .await
+            .expect("test pool")
     }
 
     pub async fn drop_db(&self) {
-        let mut c = sqlx::PgConnection::connect(&admin_url()).await.expect("admin connection");
+        let mut c = sqlx::PgConnection::connect(&admin_url())
+            .await
+            .expect("admin connection");
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
     }
@@ -61,7 +70,9 @@ async fn sweep_old_databases() {
     static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     SWEPT
         .get_or_init(|| async {
-            let Ok(mut c) = sqlx::PgConnection::connect(&admin_url()).await else { return };
+            let Ok(mut c) = sqlx::PgConnection::connect(&admin_url()).await else {
+                return;
+            };
             let names: Vec<(String,)> =
                 sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'acr_attach_it_%'")
                     .fetch_all(&mut c)
@@ -102,7 +113,10 @@ pub fn test_config(db: &TestDb) -> Config {
             keep_failed: Duration::from_secs(30 * 86400),
             prune_interval: Duration::from_secs(3600),
         },
-        api: ApiConfig { max_body_bytes: 16 * 1024, request_timeout: Duration::from_secs(30) },
+        api: ApiConfig {
+            max_body_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(30),
+        },
         // Short budgets, so tests see budgets run out in seconds.
         ops: OpsConfig {
             principal_budget: Duration::from_secs(3),
@@ -148,7 +162,15 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         let pool = db.pool().await;
-        TestApp { address, db, pool, store, client: reqwest::Client::new(), shutdown, task }
+        TestApp {
+            address,
+            db,
+            pool,
+            store,
+            client: reqwest::Client::new(),
+            shutdown,
+            task,
+        }
     }
 
     /// Graceful shutdown (as on SIGTERM); waits until the replica has stopped.
@@ -174,7 +196,12 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_job(&self, id: &str) -> Value {
@@ -199,7 +226,8 @@ impl TestApp {
     }
 
     pub async fn wait_finished(&self, id: &str, within: Duration) -> Value {
-        self.wait_for_state(id, &["succeeded", "failed", "cancelled"], within).await
+        self.wait_for_state(id, &["succeeded", "failed", "cancelled"], within)
+            .await
     }
 
     pub async fn events(&self, id: &str) -> Vec<Value> {
@@ -210,7 +238,10 @@ impl TestApp {
     }
 
     pub async fn count_jobs(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM job").fetch_one(&self.pool).await.unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM job")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 }
 
@@ -219,6 +250,9 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
     assert_eq!(r.status(), status, "unexpected status");
     let body: Value = r.json().await.expect("error bodies are JSON");
     assert_eq!(body["error"]["code"], code, "{body:#}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body:#}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body:#}"
+    );
     body
 }

@@ -16,7 +16,13 @@ async fn app() -> TestApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_reads_back_with_its_timeline() {
     let app = app().await;
-    let id = app.store.enqueue_one(&NewJob::new("scripted", scripted(&["transient", "ok"], "g", 1))).await.unwrap().job.id;
+    let id = app
+        .store
+        .enqueue_one(&NewJob::new("scripted", scripted(&["transient", "ok"], "g", 1)))
+        .await
+        .unwrap()
+        .job
+        .id;
     let job = app.wait_finished(&id.to_string(), Duration::from_secs(20)).await;
     assert_eq!(job["id"], id.to_string());
     assert_eq!(job["kind"], "scripted");
@@ -29,7 +35,10 @@ async fn a_job_reads_back_with_its_timeline() {
     assert!(job["nextAttemptAt"].is_null());
     let events = app.events(&id.to_string()).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["enqueued", "started", "retry_scheduled", "started", "succeeded"]);
+    assert_eq!(
+        types,
+        ["enqueued", "started", "retry_scheduled", "started", "succeeded"]
+    );
     assert_eq!(events[2]["data"]["error"]["class"], "transient");
     app.stop().await;
 }
@@ -39,7 +48,9 @@ async fn listing_filters_and_pages_with_next_link() {
     let app = app().await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     for n in 0..5 {
-        let new = NewJob::new("scripted", scripted(&["ok"], "g", n)).with_target(format!("t-{}", n % 2)).with_run_at(later);
+        let new = NewJob::new("scripted", scripted(&["ok"], "g", n))
+            .with_target(format!("t-{}", n % 2))
+            .with_run_at(later);
         app.store.enqueue_one(&new).await.unwrap();
     }
     let page: Value = app.get("/v1/jobs?limit=2").await.json().await.unwrap();
@@ -53,29 +64,84 @@ async fn listing_filters_and_pages_with_next_link() {
         next = p["nextLink"].as_str().map(str::to_string);
     }
     assert_eq!(seen, 5);
-    let t0: Value = app.get("/v1/jobs?target=t-0&state=queued&kind=scripted").await.json().await.unwrap();
+    let t0: Value = app
+        .get("/v1/jobs?target=t-0&state=queued&kind=scripted")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(t0["value"].as_array().unwrap().len(), 3);
     let none: Value = app.get("/v1/jobs?state=failed").await.json().await.unwrap();
     assert!(none["value"].as_array().unwrap().is_empty());
     assert!(none["nextLink"].is_null());
 
-    assert_error(app.get("/v1/jobs?state=sleeping").await, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
-    assert_error(app.get("/v1/jobs?limit=0").await, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
-    assert_error(app.get("/v1/jobs?limit=abc").await, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
-    assert_error(app.get("/v1/jobs?cursor=xyz").await, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
-    assert_error(app.get("/v1/jobs?colour=red").await, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
+    assert_error(
+        app.get("/v1/jobs?state=sleeping").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidQueryParameter",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/jobs?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidQueryParameter",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/jobs?limit=abc").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidQueryParameter",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/jobs?cursor=xyz").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidQueryParameter",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/jobs?colour=red").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidQueryParameter",
+    )
+    .await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_ids_and_unknown_routes_get_the_error_shape_and_change_nothing() {
     let app = app().await;
-    assert_error(app.get("/v1/jobs/not-a-uuid").await, StatusCode::BAD_REQUEST, "InvalidJobId").await;
-    assert_error(app.get("/v1/jobs/not-a-uuid/events").await, StatusCode::BAD_REQUEST, "InvalidJobId").await;
+    assert_error(
+        app.get("/v1/jobs/not-a-uuid").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidJobId",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/jobs/not-a-uuid/events").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidJobId",
+    )
+    .await;
     let missing = uuid::Uuid::new_v4();
-    assert_error(app.get(&format!("/v1/jobs/{missing}")).await, StatusCode::NOT_FOUND, "JobNotFound").await;
-    assert_error(app.get(&format!("/v1/jobs/{missing}/events")).await, StatusCode::NOT_FOUND, "JobNotFound").await;
-    let r = app.client.post(app.url(&format!("/v1/jobs/{missing}/cancel"))).send().await.unwrap();
+    assert_error(
+        app.get(&format!("/v1/jobs/{missing}")).await,
+        StatusCode::NOT_FOUND,
+        "JobNotFound",
+    )
+    .await;
+    assert_error(
+        app.get(&format!("/v1/jobs/{missing}/events")).await,
+        StatusCode::NOT_FOUND,
+        "JobNotFound",
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{missing}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::NOT_FOUND, "JobNotFound").await;
     let r = app.client.post(app.url("/v1/jobs/123/cancel")).send().await.unwrap();
     assert_error(r, StatusCode::BAD_REQUEST, "InvalidJobId").await;
@@ -91,7 +157,10 @@ async fn bad_ids_and_unknown_routes_get_the_error_shape_and_change_nothing() {
         .unwrap();
     assert_error(r, StatusCode::BAD_REQUEST, "InvalidIdempotencyKey").await;
     assert_eq!(app.count_jobs().await, 0);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM job_event").fetch_one(&app.pool).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM job_event")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(events, 0);
     app.stop().await;
 }
@@ -101,11 +170,30 @@ async fn health_readiness_metrics_and_request_ids() {
     let app = app().await;
     let r = app.get("/healthz").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers().get("x-request-id").is_some(), "every response carries a request id");
-    let r = app.client.get(app.url("/readyz")).header("x-request-id", "my-trace-1").send().await.unwrap();
+    assert!(
+        r.headers().get("x-request-id").is_some(),
+        "every response carries a request id"
+    );
+    let r = app
+        .client
+        .get(app.url("/readyz"))
+        .header("x-request-id", "my-trace-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-request-id"], "my-trace-1", "a caller's request id is kept");
-    let id = app.store.enqueue_one(&NewJob::new("scripted", scripted(&["ok"], "g", 1))).await.unwrap().job.id;
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "my-trace-1",
+        "a caller's request id is kept"
+    );
+    let id = app
+        .store
+        .enqueue_one(&NewJob::new("scripted", scripted(&["ok"], "g", 1)))
+        .await
+        .unwrap()
+        .job
+        .id;
     app.wait_finished(&id.to_string(), Duration::from_secs(20)).await;
     let text = app.get("/metrics").await.text().await.unwrap();
     for needle in [
@@ -128,7 +216,11 @@ async fn readiness_fails_when_the_database_is_gone() {
     db.drop_db().await;
     let r = app.get("/readyz").await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "NotReady").await;
-    assert_eq!(app.get("/healthz").await.status(), 200, "liveness does not depend on the database");
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "liveness does not depend on the database"
+    );
     app.shutdown().await;
 }
 
@@ -153,6 +245,9 @@ async fn swagger_ui_is_served_offline_and_the_committed_openapi_matches_the_code
     assert!(init.contains("/openapi.json"), "{init}");
     let bundle = app.get("/docs/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status(), 200);
-    assert!(bundle.bytes().await.unwrap().len() > 100_000, "the Swagger UI bundle is served by the service itself");
+    assert!(
+        bundle.bytes().await.unwrap().len() > 100_000,
+        "the Swagger UI bundle is served by the service itself"
+    );
     app.stop().await;
 }

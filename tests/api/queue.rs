@@ -54,11 +54,19 @@ async fn two_hundred_concurrent_identical_enqueues_make_one_job() {
     assert_eq!(fresh, 1, "exactly one request created it");
     assert_eq!(app.count_jobs().await, 1);
     // A different request for the same target is a new job, queued behind the first.
-    let other = app.store.enqueue_one(&NewJob::new("scripted", scripted(&["ok"], "t1", 2)).with_target("target-1")).await.unwrap();
+    let other = app
+        .store
+        .enqueue_one(&NewJob::new("scripted", scripted(&["ok"], "t1", 2)).with_target("target-1"))
+        .await
+        .unwrap();
     assert!(!other.deduplicated);
     // And the first request again is NOT folded into the older job: the latest job of the
     // target differs, so the request's intent (run after the second) needs a job of its own.
-    let again = app.store.enqueue_one(&NewJob::new("scripted", scripted(&["ok"], "t1", 1)).with_target("target-1")).await.unwrap();
+    let again = app
+        .store
+        .enqueue_one(&NewJob::new("scripted", scripted(&["ok"], "t1", 1)).with_target("target-1"))
+        .await
+        .unwrap();
     assert!(!again.deduplicated);
     assert_eq!(app.count_jobs().await, 3);
     app.stop().await;
@@ -77,7 +85,11 @@ async fn replicas_sharing_a_database_run_one_job_per_target_in_order() {
     let mut ids = Vec::new();
     for n in 0..6 {
         for t in 0..6 {
-            let steps: &[&str] = if (n + t) % 3 == 0 { &["transient", "sleep:15"] } else { &["sleep:15"] };
+            let steps: &[&str] = if (n + t) % 3 == 0 {
+                &["transient", "sleep:15"]
+            } else {
+                &["sleep:15"]
+            };
             let new = NewJob::new("scripted", scripted(steps, &format!("t{t}"), n)).with_target(format!("target-{t}"));
             ids.push(enqueue(&replicas[(n + t) as usize % 3], new).await);
         }
@@ -99,15 +111,17 @@ async fn replicas_sharing_a_database_run_one_job_per_target_in_order() {
             assert!(w[0].ended.unwrap() <= w[1].started, "overlap on t{t}");
         }
     }
-    let workers: std::collections::HashSet<String> = sqlx::query_scalar(
-        "SELECT DISTINCT data->>'worker' FROM job_event WHERE type = 'started'",
-    )
-    .fetch_all(&replicas[0].pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    assert!(workers.len() >= 2, "the work was shared by several replicas: {workers:?}");
+    let workers: std::collections::HashSet<String> =
+        sqlx::query_scalar("SELECT DISTINCT data->>'worker' FROM job_event WHERE type = 'started'")
+            .fetch_all(&replicas[0].pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert!(
+        workers.len() >= 2,
+        "the work was shared by several replicas: {workers:?}"
+    );
     for r in replicas.into_iter().rev() {
         r.shutdown().await;
     }
@@ -139,8 +153,17 @@ async fn a_worker_that_stops_heartbeating_loses_its_job_and_its_late_result() {
     log.release.notify_waiters();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = b.get_job(&id).await;
-    assert_eq!(after["result"], json!({ "run": 2 }), "a stale worker overwrote the result");
-    let types: Vec<String> = b.events(&id).await.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        after["result"],
+        json!({ "run": 2 }),
+        "a stale worker overwrote the result"
+    );
+    let types: Vec<String> = b
+        .events(&id)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(types, ["enqueued", "started", "rescued", "started", "succeeded"]);
     b.shutdown().await;
     a.shutdown().await;
@@ -159,7 +182,12 @@ async fn waiting_does_not_consume_attempts() {
     assert_eq!(done["attempts"], 0);
     assert_eq!(done["waits"], 4);
     assert_eq!(done["runs"], 5);
-    let waits: Vec<_> = app.events(&id).await.into_iter().filter(|e| e["type"] == "waiting").collect();
+    let waits: Vec<_> = app
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "waiting")
+        .collect();
     assert_eq!(waits.len(), 4);
     assert_eq!(waits[0]["data"]["condition"], "somethingPropagating");
     assert_eq!(waits[2]["data"]["condition"], "replication");
@@ -177,7 +205,10 @@ async fn a_waiting_job_shows_what_it_waits_for_and_since_when() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let later = app.wait_for_state(&id, &["waiting"], SETTLE).await;
     assert_eq!(later["wait"]["condition"], "replication");
-    assert_eq!(later["wait"]["since"], first["wait"]["since"], "since is kept across polls");
+    assert_eq!(
+        later["wait"]["since"], first["wait"]["since"],
+        "since is kept across polls"
+    );
     assert!(later["waits"].as_i64().unwrap() > first["waits"].as_i64().unwrap());
     assert_eq!(later["status"], "Running");
     assert!(later["nextAttemptAt"].is_string());
@@ -188,13 +219,24 @@ async fn a_waiting_job_shows_what_it_waits_for_and_since_when() {
 async fn transient_failures_back_off_exponentially_and_honour_retry_after() {
     let log = Arc::new(Log::default());
     let app = TestApp::spawn(handlers(&log)).await;
-    let id = enqueue(&app, job(&["transient", "transient", "transient", "retry_after:700", "ok"])).await;
+    let id = enqueue(
+        &app,
+        job(&["transient", "transient", "transient", "retry_after:700", "ok"]),
+    )
+    .await;
     let done = app.wait_finished(&id, SETTLE).await;
     assert_eq!(done["state"], "succeeded");
     assert_eq!(done["attempts"], 4);
-    let retries: Vec<serde_json::Value> =
-        app.events(&id).await.into_iter().filter(|e| e["type"] == "retry_scheduled").collect();
-    let delays: Vec<f64> = retries.iter().map(|e| e["data"]["delayMs"].as_f64().unwrap() / 1000.0).collect();
+    let retries: Vec<serde_json::Value> = app
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "retry_scheduled")
+        .collect();
+    let delays: Vec<f64> = retries
+        .iter()
+        .map(|e| e["data"]["delayMs"].as_f64().unwrap() / 1000.0)
+        .collect();
     assert_eq!(delays.len(), 4);
     // base 100 ms, doubling, cap 400 ms, jitter ±20 %; then the remote Retry-After of 700 ms.
     for (d, nominal) in delays.iter().zip([0.1, 0.2, 0.4, 0.7]) {
@@ -216,15 +258,29 @@ async fn attempts_and_deadline_bound_retries() {
     let log = Arc::new(Log::default());
     let app = TestApp::spawn(handlers(&log)).await;
     let capped = enqueue(&app, job(&["transient"]).with_max_attempts(3)).await;
-    let timed = enqueue(&app, NewJob::new("scripted", scripted(&["transient"], "h", 1)).with_deadline(Duration::from_millis(900))).await;
+    let timed = enqueue(
+        &app,
+        NewJob::new("scripted", scripted(&["transient"], "h", 1)).with_deadline(Duration::from_millis(900)),
+    )
+    .await;
     let permanent = enqueue(&app, NewJob::new("scripted", scripted(&["permanent"], "p", 1))).await;
 
     let j = app.wait_finished(&capped, SETTLE).await;
     assert_eq!(j["state"], "failed");
     assert_eq!(j["status"], "Failed");
     assert_eq!(j["attempts"], 3);
-    assert!(j["error"]["message"].as_str().unwrap().contains("gave up after 3 attempts"), "{j:#}");
-    assert_eq!(j["errors"].as_array().unwrap().len(), 3, "every failed attempt is in the history");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 3 attempts"),
+        "{j:#}"
+    );
+    assert_eq!(
+        j["errors"].as_array().unwrap().len(),
+        3,
+        "every failed attempt is in the history"
+    );
 
     let j = app.wait_finished(&timed, SETTLE).await;
     assert_eq!(j["state"], "failed");
@@ -253,31 +309,63 @@ async fn cancel_a_queued_job_at_once_and_a_running_one_through_its_worker() {
     let log = Arc::new(Log::default());
     let app = TestApp::spawn(handlers(&log)).await;
     // Queued: scheduled for later, so no worker has it.
-    let later = enqueue(&app, job(&["ok"]).with_run_at(chrono::Utc::now() + chrono::Duration::hours(1))).await;
-    let r = app.client.post(app.url(&format!("/v1/jobs/{later}/cancel"))).send().await.unwrap();
+    let later = enqueue(
+        &app,
+        job(&["ok"]).with_run_at(chrono::Utc::now() + chrono::Duration::hours(1)),
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{later}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["state"], "cancelled");
     assert_eq!(body["status"], "Canceled");
     // Cancelling again changes nothing and says so.
-    let r = app.client.post(app.url(&format!("/v1/jobs/{later}/cancel"))).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{later}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // Running: blocked in its handler until told to stop.
     let running = enqueue(&app, NewJob::new("scripted", scripted(&["block"], "r", 1))).await;
     app.wait_for_state(&running, &["running"], SETTLE).await;
-    let r = app.client.post(app.url(&format!("/v1/jobs/{running}/cancel"))).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{running}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
-    assert_eq!(r.headers()["operation-location"], format!("/v1/jobs/{running}").as_str());
+    assert_eq!(
+        r.headers()["operation-location"],
+        format!("/v1/jobs/{running}").as_str()
+    );
     let done = app.wait_finished(&running, Duration::from_secs(5)).await;
     assert_eq!(done["state"], "cancelled");
-    let types: Vec<String> = app.events(&running).await.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    let types: Vec<String> = app
+        .events(&running)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(types, ["enqueued", "started", "cancel_requested", "cancelled"]);
 
     // Finished jobs cannot be cancelled.
     let ok = enqueue(&app, NewJob::new("scripted", scripted(&["ok"], "o", 1))).await;
     app.wait_finished(&ok, SETTLE).await;
-    let r = app.client.post(app.url(&format!("/v1/jobs/{ok}/cancel"))).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{ok}/cancel")))
+        .send()
+        .await
+        .unwrap();
     crate::helpers::assert_error(r, reqwest::StatusCode::CONFLICT, "JobAlreadyFinished").await;
     app.stop().await;
 }
@@ -309,7 +397,12 @@ async fn shutdown_hands_running_jobs_back_without_consuming_an_attempt() {
     let done = next.wait_finished(&id, Duration::from_secs(3)).await;
     assert_eq!(done["state"], "succeeded");
     assert_eq!(done["attempts"], 0);
-    let types: Vec<String> = next.events(&id).await.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    let types: Vec<String> = next
+        .events(&id)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(types, ["enqueued", "started", "handed_back", "started", "succeeded"]);
     pool.close().await;
     next.stop().await;
@@ -320,13 +413,20 @@ async fn retention_prunes_old_finished_jobs_in_batches() {
     let log = Arc::new(Log::default());
     let app = TestApp::spawn(handlers(&log)).await;
     let mut ids = Vec::new();
-    for (n, steps) in [["ok"], ["ok"], ["ok"], ["permanent"], ["permanent"], ["ok"]].iter().enumerate() {
+    for (n, steps) in [["ok"], ["ok"], ["ok"], ["permanent"], ["permanent"], ["ok"]]
+        .iter()
+        .enumerate()
+    {
         ids.push(enqueue(&app, NewJob::new("scripted", scripted(steps, "r", n as i64))).await);
     }
     for id in &ids {
         app.wait_finished(id, SETTLE).await;
     }
-    let pending = enqueue(&app, job(&["ok"]).with_run_at(chrono::Utc::now() + chrono::Duration::hours(1))).await;
+    let pending = enqueue(
+        &app,
+        job(&["ok"]).with_run_at(chrono::Utc::now() + chrono::Duration::hours(1)),
+    )
+    .await;
     // Age them: three succeeded 8 days ago (past 7 d), one failed 8 days ago (within 30 d),
     // one failed 31 days ago (past 30 d), one succeeded just now.
     let age = |id: &str, days: i64| {

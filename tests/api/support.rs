@@ -83,7 +83,12 @@ impl JobHandler for Scripted {
             let mut max = self.log.max_active_per_group.lock().unwrap();
             *max = (*max).max(*a);
             let mut entries = self.log.entries.lock().unwrap();
-            entries.push(Entry { group: group.clone(), n, started: Instant::now(), ended: None });
+            entries.push(Entry {
+                group: group.clone(),
+                n,
+                started: Instant::now(),
+                ended: None,
+            });
             entries.len() - 1
         };
         let result = self.step(ctx, &step).await;
@@ -112,8 +117,10 @@ impl Scripted {
                     "waiting for the remote side",
                     Duration::from_millis(100),
                 ))),
-                "nyc" => Err(JobError::not_yet_consistent("replication", "PrincipalNotFound", "not replicated yet")
-                    .with_retry_after(Some(Duration::from_millis(100)))),
+                "nyc" => Err(
+                    JobError::not_yet_consistent("replication", "PrincipalNotFound", "not replicated yet")
+                        .with_retry_after(Some(Duration::from_millis(100))),
+                ),
                 "checkpoint" => {
                     ctx.save_checkpoint(&json!({ "run": ctx.run })).await?;
                     Err(JobError::transient("AfterCheckpoint", "failed after saving progress"))

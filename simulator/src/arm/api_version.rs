@@ -2,18 +2,11 @@
 
 use super::errors::ArmError;
 
-pub(crate) const ROLE_ASSIGNMENTS: &[&str] =
-    &["2022-04-01", "2020-04-01-preview", "2018-09-01-preview"];
+pub(crate) const ROLE_ASSIGNMENTS: &[&str] = &["2022-04-01", "2020-04-01-preview", "2018-09-01-preview"];
 pub(crate) const AUTHORIZATION: &[&str] = &["2022-04-01"];
 pub(crate) const REGISTRIES: &[&str] = &["2025-11-01", "2023-07-01"];
 pub(crate) const CLUSTERS: &[&str] = &["2026-08-01", "2026-07-01", "2026-03-01", "2025-10-01"];
-pub(crate) const IDENTITIES: &[&str] = &[
-    "2026-05-31",
-    "2026-04-30",
-    "2024-11-30",
-    "2023-01-31",
-    "2018-11-30",
-];
+pub(crate) const IDENTITIES: &[&str] = &["2026-05-31", "2026-04-30", "2024-11-30", "2023-01-31", "2018-11-30"];
 pub(crate) const RESOURCE_GRAPH: &[&str] = &["2024-04-01", "2022-10-01", "2021-03-01"];
 pub(crate) const RESOURCES: &[&str] = &["2021-04-01"];
 
@@ -43,10 +36,7 @@ mod tests {
 
     #[test]
     fn missing_and_unsupported_versions_are_rejected() {
-        assert_eq!(
-            check(None, REGISTRIES).unwrap_err().code,
-            "MissingApiVersionParameter"
-        );
+        assert_eq!(check(None, REGISTRIES).unwrap_err().code, "MissingApiVersionParameter");
         let e = check(Some("2019-01-01"), REGISTRIES).unwrap_err();
         assert_eq!(e.code, "InvalidApiVersionParameter");
         assert!(e.message.contains("2025-11-01,2023-07-01"), "{}", e.message);

@@ -21,8 +21,7 @@ pub(super) fn authenticate(
         )
     };
     let fail = |code: &str, message: String, desc: &str| {
-        ArmError::new(StatusCode::UNAUTHORIZED, code, message)
-            .with_header("www-authenticate", challenge(desc))
+        ArmError::new(StatusCode::UNAUTHORIZED, code, message).with_header("www-authenticate", challenge(desc))
     };
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(fail(
@@ -32,14 +31,10 @@ pub(super) fn authenticate(
         ));
     };
     let value = value.to_str().unwrap_or_default();
-    let Some(token) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    else {
+    let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
         return Err(fail(
             "AuthenticationFailed",
-            "Authentication failed. The 'Authorization' header is provided in an invalid format."
-                .into(),
+            "Authentication failed. The 'Authorization' header is provided in an invalid format.".into(),
             "The access token is missing or invalid.",
         ));
     };

@@ -19,23 +19,12 @@ use crate::world::{Principal, PrincipalKind, UserAssignedIdentity};
 
 fn valid_name(name: &str) -> bool {
     (3..=128).contains(&name.len())
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// `PUT .../providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}`.
-pub(crate) fn put(
-    ctx: &Ctx<'_>,
-    st: &mut State,
-    sub: &str,
-    rg: &str,
-    name: &str,
-) -> Result<Response, ArmError> {
+pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str) -> Result<Response, ArmError> {
     let target = format!(
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/{}/{name}",
         ResType::Identity.full()
@@ -66,11 +55,7 @@ pub(crate) fn put(
             format!("The request content was invalid and could not be deserialized: '{e}'."),
         )
     })?;
-    let Some(location) = body
-        .get("location")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
+    let Some(location) = body.get("location").and_then(Value::as_str).map(str::to_string) else {
         return Err(ArmError::bad_request(
             "LocationRequired",
             "The location property is required for this definition.",
@@ -79,10 +64,7 @@ pub(crate) fn put(
     if let Some(r) = find_resource(&st.world, sub, rg, ResType::Identity, name)
         && let super::resources::Kind::Identity(i) = r.kind
     {
-        return Ok(reply::json(
-            StatusCode::OK,
-            &identity_json(&st.world, &r, i),
-        ));
+        return Ok(reply::json(StatusCode::OK, &identity_json(&st.world, &r, i)));
     }
     let identity = UserAssignedIdentity {
         name: name.to_string(),
@@ -109,8 +91,5 @@ pub(crate) fn put(
     let super::resources::Kind::Identity(i) = r.kind else {
         unreachable!("identity lookup returns identities")
     };
-    Ok(reply::json(
-        StatusCode::CREATED,
-        &identity_json(&st.world, &r, i),
-    ))
+    Ok(reply::json(StatusCode::CREATED, &identity_json(&st.world, &r, i)))
 }

@@ -64,25 +64,15 @@ fn dispatch(ctx: &Ctx<'_>, st: &mut State, action: Action) -> Result<Response, A
         Action::RdGet(scope, id) => role_definitions::get(ctx, &st.world, &scope, &id),
         Action::Permissions(scope) => permissions::list(&st.world, &ctx.caller_oid, &scope),
         Action::ResourceGraph => resource_graph::query(ctx, &st.world),
-        Action::GenericList(sub, rg) => {
-            resources::list_generic(ctx, &st.world, &sub, rg.as_deref())
-        }
-        Action::TypedList(sub, rg, rt) => {
-            resources::list_typed(ctx, &st.world, &sub, rg.as_deref(), rt)
-        }
+        Action::GenericList(sub, rg) => resources::list_generic(ctx, &st.world, &sub, rg.as_deref()),
+        Action::TypedList(sub, rg, rt) => resources::list_typed(ctx, &st.world, &sub, rg.as_deref(), rt),
         Action::TypedGet(sub, rg, rt, name) => resources::get(ctx, &st.world, &sub, &rg, rt, &name),
         Action::IdentityPut(sub, rg, name) => identities::put(ctx, st, &sub, &rg, &name),
     }
 }
 
 /// Serves one ARM request end to end.
-pub(crate) fn handle(
-    shared: &Shared,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Outcome {
+pub(crate) fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Outcome {
     let raw_path = uri.path();
     let segs: Vec<String> = raw_path
         .split('/')
@@ -90,8 +80,8 @@ pub(crate) fn handle(
         .map(decode_path_segment)
         .collect();
     let query = parse_query(uri.query());
-    let sub_key = (segs.len() >= 2 && segs[0].eq_ignore_ascii_case("subscriptions"))
-        .then(|| segs[1].to_ascii_lowercase());
+    let sub_key =
+        (segs.len() >= 2 && segs[0].eq_ignore_ascii_case("subscriptions")).then(|| segs[1].to_ascii_lowercase());
     let mut operation = "Unknown".to_string();
     let mut client_id = None;
     let mut rate: Option<(String, u64)> = None;
@@ -116,10 +106,7 @@ pub(crate) fn handle(
         }
         let rate_500 = st.world.behaviour.server_error_rate;
         if st.rng.chance(rate_500) {
-            return Err(internal_error(
-                sub_key.as_deref().unwrap_or_default(),
-                headers,
-            ));
+            return Err(internal_error(sub_key.as_deref().unwrap_or_default(), headers));
         }
         let ctx = Ctx {
             shared,
@@ -165,11 +152,7 @@ fn internal_error(sub: &str, headers: &HeaderMap) -> ArmError {
 fn add_common_headers(resp: &mut Response, req: &HeaderMap, rate: Option<(String, u64)>) {
     let request_id = Uuid::new_v4().to_string();
     let corr = correlation_id(req);
-    let routing = format!(
-        "WESTEUROPE:{}:{}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        Uuid::new_v4()
-    );
+    let routing = format!("WESTEUROPE:{}:{}", Utc::now().format("%Y%m%dT%H%M%SZ"), Uuid::new_v4());
     let h = resp.headers_mut();
     let mut set = |name: &str, value: &str| {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
@@ -181,14 +164,8 @@ fn add_common_headers(resp: &mut Response, req: &HeaderMap, rate: Option<(String
     set("x-ms-routing-request-id", &routing);
     set("cache-control", "no-cache");
     set("x-content-type-options", "nosniff");
-    set(
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    );
-    if let Some(v) = req
-        .get("x-ms-client-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
+    set("strict-transport-security", "max-age=31536000; includeSubDomains");
+    if let Some(v) = req.get("x-ms-client-request-id").and_then(|v| v.to_str().ok()) {
         set("x-ms-client-request-id", v);
     }
     if let Some((name, remaining)) = rate {

@@ -12,27 +12,17 @@ use crate::reply;
 pub(crate) fn offset(ctx: &Ctx<'_>) -> Result<usize, ArmError> {
     match ctx.param("$skipToken") {
         None => Ok(0),
-        Some(t) => t.parse().map_err(|_| {
-            ArmError::bad_request(
-                "InvalidSkipToken",
-                format!("The skip token '{t}' is not valid."),
-            )
-        }),
+        Some(t) => t
+            .parse()
+            .map_err(|_| ArmError::bad_request("InvalidSkipToken", format!("The skip token '{t}' is not valid."))),
     }
 }
 
 /// Slices one page out of `values` and links the next one, preserving `extra` query parameters.
-pub(crate) fn respond(
-    ctx: &Ctx<'_>,
-    values: Vec<Value>,
-    extra: &[(&str, &str)],
-) -> Result<Response, ArmError> {
+pub(crate) fn respond(ctx: &Ctx<'_>, values: Vec<Value>, extra: &[(&str, &str)]) -> Result<Response, ArmError> {
     let start = offset(ctx)?;
     let end = (start + ctx.page_size).min(values.len());
-    let page: Vec<Value> = values
-        .get(start..end)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default();
+    let page: Vec<Value> = values.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
     let mut body = json!({ "value": page });
     if end < values.len() {
         let token = end.to_string();

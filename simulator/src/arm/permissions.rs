@@ -25,8 +25,7 @@ pub(crate) fn action_matches(pattern: &str, action: &str) -> bool {
 }
 
 fn entry_allows(e: &PermissionEntry, action: &str) -> bool {
-    e.actions.iter().any(|p| action_matches(p, action))
-        && !e.not_actions.iter().any(|p| action_matches(p, action))
+    e.actions.iter().any(|p| action_matches(p, action)) && !e.not_actions.iter().any(|p| action_matches(p, action))
 }
 
 /// Whether the caller may perform `action` at `target` (grants are inherited downwards).
@@ -40,21 +39,13 @@ pub(crate) fn is_allowed(world: &World, caller_oid: &str, action: &str, target: 
 }
 
 /// Whether the caller holds `action` anywhere at or below `target` (for filtered lists).
-pub(crate) fn allowed_somewhere_below(
-    world: &World,
-    caller_oid: &str,
-    action: &str,
-    target: &str,
-) -> bool {
+pub(crate) fn allowed_somewhere_below(world: &World, caller_oid: &str, action: &str, target: &str) -> bool {
     world
         .callers
         .iter()
         .filter(|c| c.object_id.eq_ignore_ascii_case(caller_oid))
         .flat_map(|c| c.permissions.iter())
-        .any(|e| {
-            (scope::covers(&e.scope, target) || scope::covers(target, &e.scope))
-                && entry_allows(e, action)
-        })
+        .any(|e| (scope::covers(&e.scope, target) || scope::covers(target, &e.scope)) && entry_allows(e, action))
 }
 
 /// ARM's 403 with its exact wording.
@@ -69,12 +60,7 @@ pub(crate) fn authorization_failed(caller_oid: &str, action: &str, target: &str)
 }
 
 /// 403 unless allowed.
-pub(crate) fn authorize(
-    world: &World,
-    caller_oid: &str,
-    action: &str,
-    target: &str,
-) -> Result<(), ArmError> {
+pub(crate) fn authorize(world: &World, caller_oid: &str, action: &str, target: &str) -> Result<(), ArmError> {
     if is_allowed(world, caller_oid, action, target) {
         Ok(())
     } else {
@@ -84,12 +70,7 @@ pub(crate) fn authorize(
 
 /// The usual ARM order: unknown subscription (404), then missing action (403), then the
 /// scope's own existence (404). Returns the canonical scope.
-pub(crate) fn guard(
-    world: &World,
-    caller_oid: &str,
-    action: &str,
-    target: &str,
-) -> Result<String, ArmError> {
+pub(crate) fn guard(world: &World, caller_oid: &str, action: &str, target: &str) -> Result<String, ArmError> {
     scope::check_subscription(world, target)?;
     authorize(world, caller_oid, action, target)?;
     scope::resolve(world, target)
@@ -123,25 +104,16 @@ mod tests {
 
     #[test]
     fn wildcards_follow_arm_action_syntax() {
-        assert!(action_matches(
-            "*",
-            "Microsoft.Authorization/roleAssignments/write"
-        ));
+        assert!(action_matches("*", "Microsoft.Authorization/roleAssignments/write"));
         assert!(action_matches(
             "microsoft.authorization/*",
             "Microsoft.Authorization/roleAssignments/write"
         ));
-        assert!(action_matches(
-            "*/read",
-            "Microsoft.ContainerRegistry/registries/read"
-        ));
+        assert!(action_matches("*/read", "Microsoft.ContainerRegistry/registries/read"));
         assert!(!action_matches(
             "*/read",
             "Microsoft.ContainerRegistry/registries/write"
         ));
-        assert!(!action_matches(
-            "Microsoft.Authorization/*",
-            "Microsoft.AuthorizationX"
-        ));
+        assert!(!action_matches("Microsoft.Authorization/*", "Microsoft.AuthorizationX"));
     }
 }

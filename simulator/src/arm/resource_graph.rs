@@ -72,19 +72,14 @@ fn is_path(s: &str) -> bool {
     !s.is_empty()
         && s.split('.').all(|p| {
             !p.is_empty()
-                && p.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
 }
 
 fn parse_expr(s: &str) -> Option<Expr> {
     let s = s.trim();
-    if let Some(inner) = s
-        .strip_prefix("tostring(")
-        .and_then(|r| r.strip_suffix(')'))
-    {
+    if let Some(inner) = s.strip_prefix("tostring(").and_then(|r| r.strip_suffix(')')) {
         let inner = inner.trim();
         return is_path(inner).then(|| Expr::ToString(inner.to_string()));
     }
@@ -94,17 +89,11 @@ fn parse_expr(s: &str) -> Option<Expr> {
 fn parse_literal(s: &str) -> Option<String> {
     let s = s.trim();
     let q = s.chars().next()?;
-    ((q == '\'' || q == '"') && s.len() >= 2 && s.ends_with(q))
-        .then(|| s[1..s.len() - 1].to_string())
+    ((q == '\'' || q == '"') && s.len() >= 2 && s.ends_with(q)).then(|| s[1..s.len() - 1].to_string())
 }
 
 fn parse_condition(c: &str) -> Option<(Expr, Op, String)> {
-    for (tok, op) in [
-        ("=~", Op::EqCi),
-        ("!~", Op::NeCi),
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-    ] {
+    for (tok, op) in [("=~", Op::EqCi), ("!~", Op::NeCi), ("==", Op::Eq), ("!=", Op::Ne)] {
         if let Some((l, r)) = c.split_once(tok) {
             return Some((parse_expr(l)?, op, parse_literal(r)?));
         }
@@ -129,10 +118,7 @@ fn parse(query: &str) -> Result<Vec<Stage>, String> {
             "where" => {
                 let mut conds = Vec::new();
                 for clause in super::resources::split_and(rest) {
-                    conds.push(
-                        parse_condition(clause)
-                            .ok_or_else(|| format!("Unsupported condition '{clause}'."))?,
-                    );
+                    conds.push(parse_condition(clause).ok_or_else(|| format!("Unsupported condition '{clause}'."))?);
                 }
                 stages.push(Stage::Where(conds));
             }
@@ -141,30 +127,23 @@ fn parse(query: &str) -> Result<Vec<Stage>, String> {
                 for item in split_outside_quotes(rest, ',') {
                     let item = item.trim();
                     let (name, expr) = match item.split_once('=') {
-                        Some((n, e)) if is_path(n.trim()) && !n.contains('.') => {
-                            (n.trim().to_string(), e)
-                        }
+                        Some((n, e)) if is_path(n.trim()) && !n.contains('.') => (n.trim().to_string(), e),
                         _ => (item.rsplit('.').next().unwrap_or(item).to_string(), item),
                     };
                     cols.push((
                         name,
-                        parse_expr(expr)
-                            .ok_or_else(|| format!("Unsupported projection '{item}'."))?,
+                        parse_expr(expr).ok_or_else(|| format!("Unsupported projection '{item}'."))?,
                     ));
                 }
                 stages.push(Stage::Project(cols));
             }
             "limit" | "take" => {
                 stages.push(Stage::Limit(
-                    rest.trim()
-                        .parse()
-                        .map_err(|_| format!("Invalid limit '{rest}'."))?,
+                    rest.trim().parse().map_err(|_| format!("Invalid limit '{rest}'."))?,
                 ));
             }
             other => {
-                return Err(format!(
-                    "Operator '{other}' is not supported by this simulator."
-                ));
+                return Err(format!("Operator '{other}' is not supported by this simulator."));
             }
         }
     }
@@ -215,12 +194,7 @@ fn matches(row: &Value, (e, op, lit): &(Expr, Op, String)) -> bool {
 fn rows(ctx: &Ctx<'_>, world: &World, subs: Option<&Vec<String>>) -> Vec<Value> {
     all_resources(world)
         .into_iter()
-        .filter(|r| {
-            subs.is_none_or(|s| {
-                s.iter()
-                    .any(|x| x.eq_ignore_ascii_case(&r.sub.subscription_id))
-            })
-        })
+        .filter(|r| subs.is_none_or(|s| s.iter().any(|x| x.eq_ignore_ascii_case(&r.sub.subscription_id))))
         .filter(|r| is_allowed(world, &ctx.caller_oid, &r.res_type().read_action(), &r.id()))
         .map(|r| {
             let full = to_json(ctx, world, &r);
@@ -248,8 +222,8 @@ fn rows(ctx: &Ctx<'_>, world: &World, subs: Option<&Vec<String>>) -> Vec<Value> 
 
 /// `POST /providers/Microsoft.ResourceGraph/resources`.
 pub(crate) fn query(ctx: &Ctx<'_>, world: &World) -> Result<Response, ArmError> {
-    let body: Value = serde_json::from_slice(ctx.body)
-        .map_err(|e| invalid(ctx, &format!("Request body is not valid JSON: {e}")))?;
+    let body: Value =
+        serde_json::from_slice(ctx.body).map_err(|e| invalid(ctx, &format!("Request body is not valid JSON: {e}")))?;
     let q = body
         .get("query")
         .and_then(Value::as_str)
@@ -258,12 +232,7 @@ pub(crate) fn query(ctx: &Ctx<'_>, world: &World) -> Result<Response, ArmError> 
     let subs: Option<Vec<String>> = body
         .get("subscriptions")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        });
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
     let mut data = rows(ctx, world, subs.as_ref());
     for stage in &stages {
         match stage {
@@ -306,11 +275,7 @@ pub(crate) fn query(ctx: &Ctx<'_>, world: &World) -> Result<Response, ArmError> 
         .get("resultFormat")
         .and_then(Value::as_str)
         .is_some_and(|f| f.eq_ignore_ascii_case("table"));
-    let data = if table {
-        to_table(&page)
-    } else {
-        Value::Array(page)
-    };
+    let data = if table { to_table(&page) } else { Value::Array(page) };
     let mut resp = json!({
         "totalRecords": total,
         "count": count,
@@ -342,14 +307,7 @@ fn to_table(rows: &[Value]) -> Value {
         .collect();
     let rows: Vec<Value> = rows
         .iter()
-        .map(|r| {
-            Value::Array(
-                names
-                    .iter()
-                    .map(|n| r.get(n).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            )
-        })
+        .map(|r| Value::Array(names.iter().map(|n| r.get(n).cloned().unwrap_or(Value::Null)).collect()))
         .collect();
     json!({ "columns": columns, "rows": rows })
 }
@@ -363,9 +321,7 @@ mod tests {
         let q = "resources | where type =~ 'microsoft.containerregistry/registries' and name =~ 'acr' | project id, name, type, subscriptionId, resourceGroup, location, loginServer = tostring(properties.loginServer), roleAssignmentMode = tostring(properties.roleAssignmentMode)";
         let stages = parse(q).unwrap();
         assert_eq!(stages.len(), 2);
-        let Stage::Project(cols) = &stages[1] else {
-            panic!()
-        };
+        let Stage::Project(cols) = &stages[1] else { panic!() };
         assert_eq!(
             cols[6],
             (

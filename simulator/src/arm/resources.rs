@@ -12,9 +12,7 @@ use super::permissions::{allowed_somewhere_below, authorization_failed, guard, i
 use super::scope;
 use super::{Ctx, RES_NS_UUID};
 use crate::reply;
-use crate::world::{
-    ManagedCluster, Registry, ResourceGroup, Subscription, UserAssignedIdentity, World,
-};
+use crate::world::{ManagedCluster, Registry, ResourceGroup, Subscription, UserAssignedIdentity, World};
 
 /// The resource types the simulator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +47,7 @@ impl ResType {
     pub fn from_namespace_type(ns: &str, ty: &str) -> Option<ResType> {
         [ResType::Cluster, ResType::Registry, ResType::Identity]
             .into_iter()
-            .find(|t| {
-                t.namespace().eq_ignore_ascii_case(ns) && t.type_name().eq_ignore_ascii_case(ty)
-            })
+            .find(|t| t.namespace().eq_ignore_ascii_case(ns) && t.type_name().eq_ignore_ascii_case(ty))
     }
 
     /// The `.../read` action guarding GETs of this type.
@@ -177,13 +173,9 @@ pub(crate) fn to_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>) -> Valu
 
 fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCluster) -> Value {
     let location = r.location();
-    let ready = c
-        .ready_after_seconds
-        .is_none_or(|s| ctx.shared.elapsed_secs() >= s);
+    let ready = c.ready_after_seconds.is_none_or(|s| ctx.shared.elapsed_secs() >= s);
     let state = if ready {
-        c.provisioning_state
-            .clone()
-            .unwrap_or_else(|| "Succeeded".into())
+        c.provisioning_state.clone().unwrap_or_else(|| "Succeeded".into())
     } else {
         "Creating".into()
     };
@@ -191,10 +183,7 @@ fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCl
         .node_resource_group
         .clone()
         .unwrap_or_else(|| format!("MC_{}_{}_{}", r.rg.name, c.name, location));
-    let version = c
-        .kubernetes_version
-        .clone()
-        .unwrap_or_else(|| "1.33.2".into());
+    let version = c.kubernetes_version.clone().unwrap_or_else(|| "1.33.2".into());
     let dns_prefix = format!("{}-dns", c.name);
     let hash = &r.etag()[..8];
     let mut props = json!({
@@ -256,7 +245,8 @@ fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCl
             &RES_NS_UUID,
             format!("{}|identity", r.id().to_ascii_lowercase()).as_bytes(),
         );
-        body["identity"] = json!({ "type": "SystemAssigned", "principalId": pid.to_string(), "tenantId": world.tenant_id });
+        body["identity"] =
+            json!({ "type": "SystemAssigned", "principalId": pid.to_string(), "tenantId": world.tenant_id });
     }
     body
 }
@@ -322,7 +312,8 @@ pub(crate) fn identity_json(world: &World, r: &ResourceRef<'_>, i: &UserAssigned
 
 /// Short representation used by the generic `/resources` list.
 fn generic_json(r: &ResourceRef<'_>) -> Value {
-    let mut v = json!({ "id": r.id(), "name": r.name(), "type": r.res_type().full(), "location": r.location(), "tags": {} });
+    let mut v =
+        json!({ "id": r.id(), "name": r.name(), "type": r.res_type().full(), "location": r.location(), "tags": {} });
     if let Kind::Registry(reg) = r.kind {
         v["sku"] = json!({ "name": reg.sku, "tier": reg.sku });
     }
@@ -343,8 +334,7 @@ pub(crate) fn get(
         rt.full()
     );
     guard(world, &ctx.caller_oid, &rt.read_action(), &target)?;
-    let r = find_resource(world, sub, rg, rt, name)
-        .ok_or_else(|| resource_not_found(&rt.full(), name, rg))?;
+    let r = find_resource(world, sub, rg, rt, name).ok_or_else(|| resource_not_found(&rt.full(), name, rg))?;
     Ok(reply::json(StatusCode::OK, &to_json(ctx, world, &r)))
 }
 
@@ -370,12 +360,7 @@ pub(crate) fn list_typed(
 }
 
 /// `GET /subscriptions/{s}[/resourceGroups/{rg}]/resources?$filter=resourceType eq '...'`.
-pub(crate) fn list_generic(
-    ctx: &Ctx<'_>,
-    world: &World,
-    sub: &str,
-    rg: Option<&str>,
-) -> Result<Response, ArmError> {
+pub(crate) fn list_generic(ctx: &Ctx<'_>, world: &World, sub: &str, rg: Option<&str>) -> Result<Response, ArmError> {
     let filter = ctx.param("$filter").map(str::to_string);
     let wanted = match filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         None => None,
@@ -393,18 +378,13 @@ pub(crate) fn list_generic(
             Some((ty, name)) => {
                 ty.as_deref()
                     .is_none_or(|t| r.res_type().full().eq_ignore_ascii_case(t))
-                    && name
-                        .as_deref()
-                        .is_none_or(|n| r.name().eq_ignore_ascii_case(n))
+                    && name.as_deref().is_none_or(|n| r.name().eq_ignore_ascii_case(n))
             }
         },
         |_| action.to_string(),
     )?;
     let values: Vec<Value> = items.iter().map(generic_json).collect();
-    let extra: Vec<(&str, &str)> = filter
-        .as_deref()
-        .map(|f| vec![("$filter", f)])
-        .unwrap_or_default();
+    let extra: Vec<(&str, &str)> = filter.as_deref().map(|f| vec![("$filter", f)]).unwrap_or_default();
     paging::respond(ctx, values, &extra)
 }
 
@@ -457,11 +437,7 @@ pub(crate) fn parse_eq(clause: &str) -> Option<(String, String)> {
     let field = it.next()?.trim();
     let op = it.next()?.trim();
     let value = it.next()?.trim();
-    if !op.eq_ignore_ascii_case("eq")
-        || value.len() < 2
-        || !value.starts_with('\'')
-        || !value.ends_with('\'')
-    {
+    if !op.eq_ignore_ascii_case("eq") || value.len() < 2 || !value.starts_with('\'') || !value.ends_with('\'') {
         return None;
     }
     Some((field.to_string(), value[1..value.len() - 1].to_string()))

@@ -20,13 +20,7 @@ use crate::reply;
 use crate::state::{State, StoredAssignment};
 use crate::world::{PrincipalKind, PrincipalNotFoundMode, RoleAssignmentRecord, World};
 
-const PRINCIPAL_TYPES: &[&str] = &[
-    "User",
-    "Group",
-    "ServicePrincipal",
-    "ForeignGroup",
-    "Device",
-];
+const PRINCIPAL_TYPES: &[&str] = &["User", "Group", "ServicePrincipal", "ForeignGroup", "Device"];
 
 fn lag(st: &State) -> Duration {
     Duration::from_millis(st.world.behaviour.read_after_write_lag_ms)
@@ -45,9 +39,7 @@ fn is_guid(s: &str) -> bool {
 
 /// ARM's JSON for an assignment.
 pub(crate) fn render(world: &World, rec: &RoleAssignmentRecord) -> Value {
-    let ts = |t: Option<chrono::DateTime<Utc>>| {
-        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-    };
+    let ts = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
     let principal_type = rec.principal_type.clone().unwrap_or_else(|| {
         world
             .principal(&rec.principal_id)
@@ -122,8 +114,8 @@ fn parse_body(raw: &[u8]) -> Result<Body, ArmError> {
     };
     let role = text("roleDefinitionId")?
         .ok_or_else(|| invalid_content("Required property 'roleDefinitionId' not found in JSON"))?;
-    let principal_id = text("principalId")?
-        .ok_or_else(|| invalid_content("Required property 'principalId' not found in JSON"))?;
+    let principal_id =
+        text("principalId")?.ok_or_else(|| invalid_content("Required property 'principalId' not found in JSON"))?;
     if !is_guid(&principal_id) {
         return Err(ArmError::bad_request(
             "InvalidPrincipalId",
@@ -137,22 +129,13 @@ fn parse_body(raw: &[u8]) -> Result<Body, ArmError> {
                 .iter()
                 .find(|p| p.eq_ignore_ascii_case(&t))
                 .map(|p| p.to_string())
-                .ok_or_else(|| {
-                    invalid_content(&format!(
-                        "Error converting value \"{t}\" to type 'PrincipalType'"
-                    ))
-                })?,
+                .ok_or_else(|| invalid_content(&format!("Error converting value \"{t}\" to type 'PrincipalType'")))?,
         ),
     };
     let condition = text("condition")?;
-    let condition_version =
-        text("conditionVersion")?.or_else(|| condition.as_ref().map(|_| "2.0".to_string()));
+    let condition_version = text("conditionVersion")?.or_else(|| condition.as_ref().map(|_| "2.0".to_string()));
     Ok(Body {
-        role_guid: role
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase(),
+        role_guid: role.rsplit('/').next().unwrap_or_default().to_ascii_lowercase(),
         principal_id,
         principal_type,
         description: text("description")?,
@@ -162,12 +145,7 @@ fn parse_body(raw: &[u8]) -> Result<Body, ArmError> {
 }
 
 /// `PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
-pub(crate) fn create(
-    ctx: &Ctx<'_>,
-    st: &mut State,
-    scope_str: &str,
-    name: &str,
-) -> Result<Response, ArmError> {
+pub(crate) fn create(ctx: &Ctx<'_>, st: &mut State, scope_str: &str, name: &str) -> Result<Response, ArmError> {
     purge(st);
     let canonical = guard(
         &st.world,
@@ -178,9 +156,7 @@ pub(crate) fn create(
     if !is_guid(name) {
         return Err(ArmError::bad_request(
             "InvalidRoleAssignmentId",
-            format!(
-                "The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID."
-            ),
+            format!("The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID."),
         ));
     }
     let body = parse_body(ctx.body)?;
@@ -206,8 +182,7 @@ pub(crate) fn create(
         }
     } else if let Some(t) = &body.principal_type {
         let actual = principal.kind.as_str();
-        let compatible =
-            t == actual || (t == "ForeignGroup" && principal.kind == PrincipalKind::Group);
+        let compatible = t == actual || (t == "ForeignGroup" && principal.kind == PrincipalKind::Group);
         if !compatible {
             return Err(ArmError::bad_request(
                 "UnmatchedPrincipalType",
@@ -245,11 +220,7 @@ pub(crate) fn create(
         let rec = rec.clone();
         return Ok(reply::json(StatusCode::OK, &render(&st.world, &rec)));
     }
-    if let Some(other) = st
-        .assignments
-        .iter()
-        .find(|a| live(a) && same_triple(&a.rec))
-    {
+    if let Some(other) = st.assignments.iter().find(|a| live(a) && same_triple(&a.rec)) {
         return Err(ArmError::new(
             StatusCode::CONFLICT,
             "RoleAssignmentExists",
@@ -276,8 +247,7 @@ pub(crate) fn create(
         created_by: Some(ctx.caller_oid.clone()),
         updated_by: Some(ctx.caller_oid.clone()),
     };
-    st.assignments
-        .retain(|a| !a.rec.name.eq_ignore_ascii_case(name));
+    st.assignments.retain(|a| !a.rec.name.eq_ignore_ascii_case(name));
     st.assignments.push(StoredAssignment {
         rec: rec.clone(),
         written_at: Some(Instant::now()),
@@ -294,12 +264,7 @@ fn not_found(name: &str) -> ArmError {
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
-pub(crate) fn get(
-    ctx: &Ctx<'_>,
-    st: &mut State,
-    scope_str: &str,
-    name: &str,
-) -> Result<Response, ArmError> {
+pub(crate) fn get(ctx: &Ctx<'_>, st: &mut State, scope_str: &str, name: &str) -> Result<Response, ArmError> {
     purge(st);
     guard(
         &st.world,
@@ -321,12 +286,7 @@ pub(crate) fn get(
 
 /// `DELETE {scope}/providers/Microsoft.Authorization/roleAssignments/{name}`: 200 with the
 /// deleted body, 204 when there is nothing to delete.
-pub(crate) fn delete(
-    ctx: &Ctx<'_>,
-    st: &mut State,
-    scope_str: &str,
-    name: &str,
-) -> Result<Response, ArmError> {
+pub(crate) fn delete(ctx: &Ctx<'_>, st: &mut State, scope_str: &str, name: &str) -> Result<Response, ArmError> {
     purge(st);
     guard(
         &st.world,
@@ -367,8 +327,7 @@ fn unsupported(f: &str) -> ArmError {
 
 fn quoted(s: &str) -> Option<String> {
     let s = s.trim();
-    (s.len() >= 2 && s.starts_with('\'') && s.ends_with('\''))
-        .then(|| s[1..s.len() - 1].to_string())
+    (s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'')).then(|| s[1..s.len() - 1].to_string())
 }
 
 fn parse_filter(f: &str) -> Result<Filter, ArmError> {
@@ -377,12 +336,8 @@ fn parse_filter(f: &str) -> Result<Filter, ArmError> {
         let lower = clause.to_ascii_lowercase();
         if lower.replace(' ', "") == "atscope()" && !out.at_scope {
             out.at_scope = true;
-        } else if lower.starts_with("assignedto(")
-            && clause.ends_with(')')
-            && out.assigned_to.is_none()
-        {
-            out.assigned_to =
-                Some(quoted(&clause[11..clause.len() - 1]).ok_or_else(|| unsupported(f))?);
+        } else if lower.starts_with("assignedto(") && clause.ends_with(')') && out.assigned_to.is_none() {
+            out.assigned_to = Some(quoted(&clause[11..clause.len() - 1]).ok_or_else(|| unsupported(f))?);
         } else if lower.starts_with("principalid ") && out.principal_id.is_none() {
             let rest = clause[12..].trim_start();
             let value = rest
@@ -421,11 +376,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, st: &mut State, scope_str: &str) -> Result<Res
     };
     let mut principals: Option<Vec<String>> = filter.principal_id.clone().map(|p| vec![p]);
     if let Some(who) = &filter.assigned_to {
-        if st
-            .world
-            .principal(who)
-            .is_some_and(|p| p.kind == PrincipalKind::Group)
-        {
+        if st.world.principal(who).is_some_and(|p| p.kind == PrincipalKind::Group) {
             return Err(ArmError::bad_request(
                 "UnsupportedQuery",
                 format!(
@@ -444,21 +395,16 @@ pub(crate) fn list(ctx: &Ctx<'_>, st: &mut State, scope_str: &str) -> Result<Res
         .iter()
         .filter(|a| a.readable(lag) && a.deleted_at.is_none_or(|d| d.elapsed() < lag))
         .filter(|a| {
-            scope::covers(&a.rec.scope, scope_str)
-                || (!filter.at_scope && scope::covers(scope_str, &a.rec.scope))
+            scope::covers(&a.rec.scope, scope_str) || (!filter.at_scope && scope::covers(scope_str, &a.rec.scope))
         })
         .filter(|a| {
-            principals.as_ref().is_none_or(|ps| {
-                ps.iter()
-                    .any(|p| p.eq_ignore_ascii_case(&a.rec.principal_id))
-            })
+            principals
+                .as_ref()
+                .is_none_or(|ps| ps.iter().any(|p| p.eq_ignore_ascii_case(&a.rec.principal_id)))
         })
         .map(|a| render(&st.world, &a.rec))
         .collect();
-    let extra: Vec<(&str, &str)> = raw_filter
-        .as_deref()
-        .map(|f| vec![("$filter", f)])
-        .unwrap_or_default();
+    let extra: Vec<(&str, &str)> = raw_filter.as_deref().map(|f| vec![("$filter", f)]).unwrap_or_default();
     paging::respond(ctx, values, &extra)
 }
 
@@ -479,10 +425,7 @@ mod tests {
         assert!(f.at_scope);
         assert_eq!(f.assigned_to.as_deref(), Some("abc"));
         assert_eq!(
-            parse_filter("principalId eq 'x'")
-                .unwrap()
-                .principal_id
-                .as_deref(),
+            parse_filter("principalId eq 'x'").unwrap().principal_id.as_deref(),
             Some("x")
         );
         assert!(parse_filter("roleName eq 'x'").is_err());

@@ -44,12 +44,7 @@ pub(crate) fn builtin_role_definitions() -> Vec<RoleDefinition> {
     let content = |verbs: &[&str]| -> Vec<String> {
         verbs
             .iter()
-            .flat_map(|v| {
-                [
-                    format!("{REPO}/content/{v}"),
-                    format!("{REPO}/metadata/{v}"),
-                ]
-            })
+            .flat_map(|v| [format!("{REPO}/content/{v}"), format!("{REPO}/metadata/{v}")])
             .collect()
     };
     let reader = content(&["read"]);
@@ -224,12 +219,7 @@ fn authorize_read(ctx: &Ctx<'_>, world: &World, scope_str: &str) -> Result<(), A
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{id}`.
-pub(crate) fn get(
-    ctx: &Ctx<'_>,
-    world: &World,
-    scope_str: &str,
-    id: &str,
-) -> Result<Response, ArmError> {
+pub(crate) fn get(ctx: &Ctx<'_>, world: &World, scope_str: &str, id: &str) -> Result<Response, ArmError> {
     authorize_read(ctx, world, scope_str)?;
     all(world)
         .iter()
@@ -274,20 +264,10 @@ pub(crate) fn list(ctx: &Ctx<'_>, world: &World, scope_str: &str) -> Result<Resp
     let values: Vec<Value> = all(world)
         .iter()
         .filter(|r| visible_at(r, scope_str))
-        .filter(|r| {
-            name.as_deref()
-                .is_none_or(|n| r.role_name.eq_ignore_ascii_case(n))
-        })
-        .filter(|r| {
-            role_type
-                .as_deref()
-                .is_none_or(|t| r.role_type.eq_ignore_ascii_case(t))
-        })
+        .filter(|r| name.as_deref().is_none_or(|n| r.role_name.eq_ignore_ascii_case(n)))
+        .filter(|r| role_type.as_deref().is_none_or(|t| r.role_type.eq_ignore_ascii_case(t)))
         .map(|r| to_json(r, scope_str))
         .collect();
-    let extra: Vec<(&str, &str)> = filter
-        .as_deref()
-        .map(|f| vec![("$filter", f)])
-        .unwrap_or_default();
+    let extra: Vec<(&str, &str)> = filter.as_deref().map(|f| vec![("$filter", f)]).unwrap_or_default();
     paging::respond(ctx, values, &extra)
 }

@@ -116,15 +116,9 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                 } else {
                     "Permissions_ListForResourceGroup"
                 };
-                Ok(mk(
-                    op,
-                    api_version::AUTHORIZATION,
-                    Action::Permissions(scope),
-                ))
+                Ok(mk(op, api_version::AUTHORIZATION, Action::Permissions(scope)))
             }
-            ("roleassignments" | "roledefinitions" | "permissions", 0 | 1) => {
-                Err(method_not_allowed(method))
-            }
+            ("roleassignments" | "roledefinitions" | "permissions", 0 | 1) => Err(method_not_allowed(method)),
             _ => Err(unknown_route(o)),
         };
     }
@@ -158,11 +152,7 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                 ResType::Registry => "Registries_List",
                 ResType::Identity => "UserAssignedIdentities_ListBySubscription",
             };
-            Ok(mk(
-                op,
-                versions_of(rt),
-                Action::TypedList(o[1].clone(), None, rt),
-            ))
+            Ok(mk(op, versions_of(rt), Action::TypedList(o[1].clone(), None, rt)))
         }
         ["subscriptions", _, "resourcegroups", _, "providers", ns, ty] => {
             let rt = ResType::from_namespace_type(ns, ty).ok_or_else(|| unknown_route(o))?;
@@ -180,16 +170,7 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                 Action::TypedList(o[1].clone(), Some(o[3].clone()), rt),
             ))
         }
-        [
-            "subscriptions",
-            _,
-            "resourcegroups",
-            _,
-            "providers",
-            ns,
-            ty,
-            _,
-        ] => {
+        ["subscriptions", _, "resourcegroups", _, "providers", ns, ty, _] => {
             let rt = ResType::from_namespace_type(ns, ty).ok_or_else(|| unknown_route(o))?;
             let (sub, rg, name) = (o[1].clone(), o[3].clone(), o[7].clone());
             match (rt, m) {

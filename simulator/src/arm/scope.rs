@@ -1,8 +1,6 @@
 //! ARM scopes: parsing, containment ("at or above") and existence checks.
 
-use super::errors::{
-    ArmError, resource_group_not_found, resource_not_found, subscription_not_found,
-};
+use super::errors::{ArmError, resource_group_not_found, resource_not_found, subscription_not_found};
 use super::resources::{ResType, find_resource};
 use crate::world::World;
 
@@ -63,9 +61,7 @@ pub(crate) fn resolve(world: &World, scope: &str) -> Result<String, ArmError> {
             "The request did not have a subscription or a valid tenant level resource provider.",
         ));
     }
-    let sub = world
-        .subscription(s[1])
-        .ok_or_else(|| subscription_not_found(s[1]))?;
+    let sub = world.subscription(s[1]).ok_or_else(|| subscription_not_found(s[1]))?;
     if s.len() == 2 {
         return Ok(format!("/subscriptions/{}", sub.subscription_id));
     }
@@ -107,15 +103,9 @@ mod tests {
     #[test]
     fn covers_is_prefix_on_segments_and_case_insensitive() {
         assert!(covers("/", "/subscriptions/a"));
-        assert!(covers(
-            "/subscriptions/A",
-            "/subscriptions/a/resourceGroups/x"
-        ));
+        assert!(covers("/subscriptions/A", "/subscriptions/a/resourceGroups/x"));
         assert!(covers("/subscriptions/a/", "/subscriptions/a"));
         assert!(!covers("/subscriptions/a", "/subscriptions/ab"));
-        assert!(!covers(
-            "/subscriptions/a/resourceGroups/x",
-            "/subscriptions/a"
-        ));
+        assert!(!covers("/subscriptions/a/resourceGroups/x", "/subscriptions/a"));
     }
 }

@@ -70,17 +70,12 @@ pub(crate) fn take(
         return Ok((header, level.tokens.floor() as u64));
     }
     let wait = if cfg.refill_per_second > 0.0 {
-        ((1.0 - level.tokens) / cfg.refill_per_second)
-            .ceil()
-            .max(1.0) as u64
+        ((1.0 - level.tokens) / cfg.refill_per_second).ceil().max(1.0) as u64
     } else {
         3600
     };
     let (code, what) = match subscription {
-        Some(s) => (
-            "SubscriptionRequestsThrottled",
-            format!("subscription '{s}'"),
-        ),
+        Some(s) => ("SubscriptionRequestsThrottled", format!("subscription '{s}'")),
         None => ("TenantRequestsThrottled", "tenant".to_string()),
     };
     let err = ArmError::new(

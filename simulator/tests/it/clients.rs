@@ -88,11 +88,7 @@ async fn dropped_connections_fail_over_http1_too() {
         .http1_only()
         .build()
         .unwrap();
-    let err = h1
-        .get(env.url("/nothing"))
-        .send()
-        .await
-        .expect_err("no response");
+    let err = h1.get(env.url("/nothing")).send().await.expect_err("no response");
     assert!(!err.is_status(), "{err:?}");
     assert!(env.sim.calls()[0].dropped);
 }
@@ -110,8 +106,7 @@ async fn standalone_runner_writes_the_ca_and_serves_the_demo_world() {
         .port();
     let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let (w, c) = (world.clone(), ca_out.clone());
-    let runner =
-        tokio::spawn(async move { azure_simulator::run_standalone(&w, listen, Some(&c)).await });
+    let runner = tokio::spawn(async move { azure_simulator::run_standalone(&w, listen, Some(&c)).await });
     let mut pem = String::new();
     for _ in 0..100 {
         if let Ok(p) = std::fs::read_to_string(&ca_out)
@@ -142,11 +137,7 @@ async fn standalone_runner_writes_the_ca_and_serves_the_demo_world() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        r.status(),
-        200,
-        "the certificate is valid for localhost too"
-    );
+    assert_eq!(r.status(), 200, "the certificate is valid for localhost too");
     let token: serde_json::Value = r.json().await.unwrap();
     let cluster = format!(
         "https://127.0.0.1:{port}/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerService/managedClusters/aks-demo?api-version=2026-07-01"

@@ -25,9 +25,7 @@ pub const READER_ROLE: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
 pub const RG: &str = "rg-aks";
 
 pub fn registry_id(name: &str) -> String {
-    format!(
-        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/registries/{name}"
-    )
+    format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/registries/{name}")
 }
 
 pub fn role_id(guid: &str) -> String {
@@ -36,9 +34,7 @@ pub fn role_id(guid: &str) -> String {
 
 /// The base test tenant.
 pub fn world() -> Value {
-    let many: Vec<Value> = (1..=5)
-        .map(|i| json!({ "name": format!("acrmany{i}") }))
-        .collect();
+    let many: Vec<Value> = (1..=5).map(|i| json!({ "name": format!("acrmany{i}") })).collect();
     json!({
         "tenantId": TENANT,
         "callers": [
@@ -96,9 +92,7 @@ impl Resp {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
     }
 }
 
@@ -161,23 +155,15 @@ impl Env {
     }
 
     pub async fn arm_token(&self) -> String {
-        self.token_for(CLIENT, "https://management.azure.com/.default")
-            .await
+        self.token_for(CLIENT, "https://management.azure.com/.default").await
     }
 
     pub async fn graph_token(&self) -> String {
-        self.token_for(CLIENT, "https://graph.microsoft.com/.default")
-            .await
+        self.token_for(CLIENT, "https://graph.microsoft.com/.default").await
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Resp {
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
         let url = if path.starts_with("https://") {
             path.to_string()
         } else {
@@ -221,9 +207,7 @@ impl Env {
 
     /// Lists assignments at `scope` with an optional raw (unencoded) filter, following nextLinks.
     pub async fn list_assignments(&self, scope: &str, filter: Option<&str>) -> Vec<Value> {
-        let mut url = format!(
-            "{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"
-        );
+        let mut url = format!("{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01");
         if let Some(f) = filter {
             url.push_str("&$filter=");
             url.push_str(&f.replace(' ', "%20").replace('\'', "%27"));
@@ -250,18 +234,11 @@ pub async fn decode(r: reqwest::Response) -> Resp {
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 pub fn names(values: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = values
-        .iter()
-        .map(|a| a["name"].as_str().unwrap().to_string())
-        .collect();
+    let mut v: Vec<String> = values.iter().map(|a| a["name"].as_str().unwrap().to_string()).collect();
     v.sort();
     v
 }

@@ -6,9 +6,7 @@ use serde_json::json;
 use crate::common::*;
 
 fn registries() -> String {
-    format!(
-        "/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01"
-    )
+    format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01")
 }
 
 #[tokio::test]
@@ -22,18 +20,14 @@ async fn throttling_counts_down_then_429s_per_principal_and_kind() {
     for _ in 0..3 {
         let r = env.send(Method::GET, &registries(), Some(&t), None).await;
         assert_eq!(r.status, 200);
-        remaining.push(
-            r.header("x-ms-ratelimit-remaining-subscription-reads")
-                .unwrap(),
-        );
+        remaining.push(r.header("x-ms-ratelimit-remaining-subscription-reads").unwrap());
     }
     assert_eq!(remaining, ["2", "1", "0"]);
     let r = env.send(Method::GET, &registries(), Some(&t), None).await;
     assert_eq!((r.status, r.code()), (429, "SubscriptionRequestsThrottled"));
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
     assert_eq!(
-        r.header("x-ms-ratelimit-remaining-subscription-reads")
-            .as_deref(),
+        r.header("x-ms-ratelimit-remaining-subscription-reads").as_deref(),
         Some("0")
     );
     // Writes have their own bucket (default 200).
@@ -48,8 +42,7 @@ async fn throttling_counts_down_then_429s_per_principal_and_kind() {
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(
-        r.header("x-ms-ratelimit-remaining-subscription-writes")
-            .as_deref(),
+        r.header("x-ms-ratelimit-remaining-subscription-writes").as_deref(),
         Some("199")
     );
     // Another principal has its own bucket.
@@ -57,19 +50,12 @@ async fn throttling_counts_down_then_429s_per_principal_and_kind() {
         .token_for(READER_CLIENT, "https://management.azure.com/.default")
         .await;
     assert_eq!(
-        env.send(Method::GET, &registries(), Some(&other), None)
-            .await
-            .status,
+        env.send(Method::GET, &registries(), Some(&other), None).await.status,
         200
     );
     // The bucket refills.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        env.send(Method::GET, &registries(), Some(&t), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(env.send(Method::GET, &registries(), Some(&t), None).await.status, 200);
 }
 
 async fn statuses(seed: u64) -> Vec<u16> {
@@ -84,10 +70,7 @@ async fn statuses(seed: u64) -> Vec<u16> {
         let r = env.send(Method::GET, &registries(), Some(&t), None).await;
         if r.status == 500 {
             assert_eq!(r.code(), "InternalServerError");
-            assert!(
-                r.message()
-                    .starts_with("Encountered internal server error.")
-            );
+            assert!(r.message().starts_with("Encountered internal server error."));
             assert!(r.header("x-ms-request-id").is_some());
         }
         out.push(r.status);
@@ -122,8 +105,7 @@ async fn dropped_connections_get_no_response_and_knobs_change_at_run_time() {
     assert!(calls[0].dropped);
     assert_eq!(calls[0].operation, "Token");
 
-    env.sim
-        .update_world(|w| w.behaviour.drop_connection_rate = 0.0);
+    env.sim.update_world(|w| w.behaviour.drop_connection_rate = 0.0);
     env.sim.clear_calls();
     let t = env.arm_token().await;
     assert!(!t.is_empty());
@@ -153,12 +135,7 @@ async fn calls_record_operation_status_and_client() {
         None,
     )
     .await;
-    let calls: Vec<_> = env
-        .sim
-        .calls()
-        .into_iter()
-        .filter(|c| c.operation != "Token")
-        .collect();
+    let calls: Vec<_> = env.sim.calls().into_iter().filter(|c| c.operation != "Token").collect();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].operation, "Registries_Get");
     assert_eq!(calls[0].method, "GET");

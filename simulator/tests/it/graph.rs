@@ -48,12 +48,7 @@ async fn service_principals_by_object_id_and_app_id() {
     assert!(r.body["error"]["innerError"]["date"].is_string());
     // Still replicating: not there yet.
     let r = env
-        .send(
-            Method::GET,
-            &format!("/v1.0/servicePrincipals/{FRESH}"),
-            Some(&t),
-            None,
-        )
+        .send(Method::GET, &format!("/v1.0/servicePrincipals/{FRESH}"), Some(&t), None)
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(env.sim.call_count("Graph_ServicePrincipals_Get"), 2);
@@ -90,18 +85,10 @@ async fn add_and_remove_group_members() {
     let env = env().await;
     let t = env.graph_token().await;
     let add = format!("/v1.0/groups/{GROUP_INNER}/members/$ref");
-    let r = env
-        .send(Method::POST, &add, Some(&t), Some(member_ref(USER)))
-        .await;
+    let r = env.send(Method::POST, &add, Some(&t), Some(member_ref(USER))).await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-    assert!(
-        env.sim
-            .group_members(GROUP_INNER)
-            .contains(&USER.to_string())
-    );
-    let r = env
-        .send(Method::POST, &add, Some(&t), Some(member_ref(USER)))
-        .await;
+    assert!(env.sim.group_members(GROUP_INNER).contains(&USER.to_string()));
+    let r = env.send(Method::POST, &add, Some(&t), Some(member_ref(USER))).await;
     assert_eq!((r.status, r.code()), (400, "Request_BadRequest"));
     assert_eq!(
         r.message(),
@@ -116,9 +103,7 @@ async fn add_and_remove_group_members() {
         )
         .await;
     assert_eq!(r.status, 404);
-    let r = env
-        .send(Method::POST, &add, Some(&t), Some(member_ref(FRESH)))
-        .await;
+    let r = env.send(Method::POST, &add, Some(&t), Some(member_ref(FRESH))).await;
     assert_eq!(r.status, 404, "a not yet replicated member is not found");
 
     let check = json!({ "groupIds": [GROUP_OUTER, "12345678-0000-4000-8000-000000000000"] });
@@ -131,24 +116,11 @@ async fn add_and_remove_group_members() {
         )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.body["value"],
-        json!([GROUP_OUTER]),
-        "membership is transitive"
-    );
+    assert_eq!(r.body["value"], json!([GROUP_OUTER]), "membership is transitive");
 
     let remove = format!("/v1.0/groups/{GROUP_INNER}/members/{USER}/$ref");
-    assert_eq!(
-        env.send(Method::DELETE, &remove, Some(&t), None)
-            .await
-            .status,
-        204
-    );
-    assert!(
-        !env.sim
-            .group_members(GROUP_INNER)
-            .contains(&USER.to_string())
-    );
+    assert_eq!(env.send(Method::DELETE, &remove, Some(&t), None).await.status, 204);
+    assert!(!env.sim.group_members(GROUP_INNER).contains(&USER.to_string()));
     let r = env.send(Method::DELETE, &remove, Some(&t), None).await;
     assert_eq!((r.status, r.code()), (404, "Request_ResourceNotFound"));
     assert_eq!(env.sim.call_count("Graph_Groups_AddMember"), 4);
@@ -178,9 +150,7 @@ async fn check_member_groups_and_transitive_member_of() {
     v.sort();
     assert_eq!(v, [GROUP_OUTER, GROUP_INNER]);
 
-    let mut next = Some(format!(
-        "/v1.0/servicePrincipals/{KUBELET}/transitiveMemberOf"
-    ));
+    let mut next = Some(format!("/v1.0/servicePrincipals/{KUBELET}/transitiveMemberOf"));
     let mut groups = Vec::new();
     while let Some(u) = next {
         let r = env.send(Method::GET, &u, Some(&t), None).await;

@@ -37,9 +37,12 @@ async fn msi_cluster_has_kubelet_identity_and_canonical_casing() {
     let k = &p["identityProfile"]["kubeletidentity"];
     assert_eq!(k["objectId"], KUBELET);
     assert_eq!(k["clientId"], "c0000000-0000-4000-8000-0000000000cc");
-    assert!(k["resourceId"].as_str().unwrap().ends_with(
-        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks-msi-agentpool"
-    ));
+    assert!(
+        k["resourceId"]
+            .as_str()
+            .unwrap()
+            .ends_with("/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks-msi-agentpool")
+    );
     assert_eq!(env.sim.call_count("ManagedClusters_Get"), 1);
 }
 
@@ -48,10 +51,7 @@ async fn sp_cluster_has_no_identity_profile() {
     let env = env().await;
     let r = env.arm(Method::GET, &cluster("aks-sp"), None).await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.body["properties"]["servicePrincipalProfile"]["clientId"],
-        SP_APP
-    );
+    assert_eq!(r.body["properties"]["servicePrincipalProfile"]["clientId"], SP_APP);
     assert!(r.body["properties"].get("identityProfile").is_none());
     assert!(r.body.get("identity").is_none());
 }
@@ -113,10 +113,7 @@ async fn registry_get_matches_the_example_shape() {
     assert_eq!(r.body["id"], registry_id("acrOne"));
     assert_eq!(r.body["name"], "acrOne");
     assert_eq!(r.body["type"], "Microsoft.ContainerRegistry/registries");
-    assert_eq!(
-        r.body["sku"],
-        json!({ "name": "Standard", "tier": "Standard" })
-    );
+    assert_eq!(r.body["sku"], json!({ "name": "Standard", "tier": "Standard" }));
     let p = &r.body["properties"];
     assert_eq!(p["loginServer"], "acrone.azurecr.io");
     assert_eq!(p["roleAssignmentMode"], "LegacyRegistryPermissions");
@@ -129,10 +126,7 @@ async fn registry_get_matches_the_example_shape() {
             None,
         )
         .await;
-    assert_eq!(
-        r.body["properties"]["roleAssignmentMode"],
-        "AbacRepositoryPermissions"
-    );
+    assert_eq!(r.body["properties"]["roleAssignmentMode"], "AbacRepositoryPermissions");
     // The older api-version predates roleAssignmentMode.
     let r = env
         .arm(
@@ -172,10 +166,7 @@ async fn registry_lists_page_with_absolute_next_links() {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(
-        seen,
-        ["acrmany1", "acrmany2", "acrmany3", "acrmany4", "acrmany5"]
-    );
+    assert_eq!(seen, ["acrmany1", "acrmany2", "acrmany3", "acrmany4", "acrmany5"]);
     assert_eq!(env.sim.call_count("Registries_ListByResourceGroup"), 3);
 
     let r = env.arm(Method::GET, &format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01&$skipToken=6"), None).await;
@@ -193,13 +184,11 @@ async fn generic_resource_list_filters_by_type() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     let v = r.body["value"].as_array().unwrap();
     assert_eq!(v.len(), 7);
+    assert!(v.iter().all(|x| x["type"] == "Microsoft.ContainerRegistry/registries"));
     assert!(
         v.iter()
-            .all(|x| x["type"] == "Microsoft.ContainerRegistry/registries")
+            .any(|x| x["name"] == "acrOne" && x["location"] == "westeurope" && x["id"] == registry_id("acrOne"))
     );
-    assert!(v.iter().any(|x| x["name"] == "acrOne"
-        && x["location"] == "westeurope"
-        && x["id"] == registry_id("acrOne")));
     let r = env
         .arm(
             Method::GET,
@@ -208,7 +197,13 @@ async fn generic_resource_list_filters_by_type() {
         )
         .await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 10);
-    let r = env.arm(Method::GET, &format!("/subscriptions/{SUB}/resources?$filter=location%20eq%20%27x%27&api-version=2021-04-01"), None).await;
+    let r = env
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{SUB}/resources?$filter=location%20eq%20%27x%27&api-version=2021-04-01"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -254,24 +249,15 @@ async fn resource_graph_runs_the_service_query() {
         .token_for(READER_CLIENT, "https://management.azure.com/.default")
         .await;
     let r = env
-        .send(
-            Method::POST,
-            url,
-            Some(&t),
-            Some(json!({ "query": SERVICE_QUERY })),
-        )
+        .send(Method::POST, url, Some(&t), Some(json!({ "query": SERVICE_QUERY })))
         .await;
     assert_eq!(r.body["totalRecords"], 0);
     // == is case-sensitive; types are stored lower-cased.
     let q = "Resources | where type == 'Microsoft.ContainerRegistry/registries' | limit 3";
-    let r = env
-        .arm(Method::POST, url, Some(json!({ "query": q })))
-        .await;
+    let r = env.arm(Method::POST, url, Some(json!({ "query": q }))).await;
     assert_eq!(r.body["totalRecords"], 0);
     let q = "resources | where properties.loginServer =~ 'acrone.azurecr.io' | project id";
-    let r = env
-        .arm(Method::POST, url, Some(json!({ "query": q })))
-        .await;
+    let r = env.arm(Method::POST, url, Some(json!({ "query": q }))).await;
     assert_eq!(r.body["data"], json!([{ "id": registry_id("acrOne") }]));
     assert_eq!(env.sim.call_count("ResourceGraph_Resources"), 5);
 }
@@ -282,11 +268,7 @@ async fn resource_graph_pages_and_rejects_unsupported_kql() {
     let url = "/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01";
     let q = "resources | where type =~ 'microsoft.containerregistry/registries' | project id, name";
     let r = env
-        .arm(
-            Method::POST,
-            url,
-            Some(json!({ "query": q, "options": { "$top": 5 } })),
-        )
+        .arm(Method::POST, url, Some(json!({ "query": q, "options": { "$top": 5 } })))
         .await;
     assert_eq!(
         (r.body["totalRecords"].as_u64(), r.body["count"].as_u64()),
@@ -320,47 +302,24 @@ async fn user_assigned_identity_put_get_and_replication() {
         "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-1?api-version=2023-01-31"
     );
     let r = env
-        .arm(
-            Method::PUT,
-            &path,
-            Some(json!({ "location": "westeurope" })),
-        )
+        .arm(Method::PUT, &path, Some(json!({ "location": "westeurope" })))
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    let pid = r.body["properties"]["principalId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = r.body["properties"]["principalId"].as_str().unwrap().to_string();
     assert_eq!(r.body["properties"]["tenantId"], TENANT);
-    assert_eq!(
-        r.body["type"],
-        "Microsoft.ManagedIdentity/userAssignedIdentities"
-    );
+    assert_eq!(r.body["type"], "Microsoft.ManagedIdentity/userAssignedIdentities");
     let again = env
-        .arm(
-            Method::PUT,
-            &path,
-            Some(json!({ "location": "westeurope" })),
-        )
+        .arm(Method::PUT, &path, Some(json!({ "location": "westeurope" })))
         .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["properties"]["principalId"], pid.as_str());
     let got = env.arm(Method::GET, &path, None).await;
     assert_eq!(got.status, 200);
-    assert_eq!(
-        got.body["properties"]["clientId"],
-        r.body["properties"]["clientId"]
-    );
+    assert_eq!(got.body["properties"]["clientId"], r.body["properties"]["clientId"]);
     // The new identity's principal is still replicating.
     let scope = registry_id("acrOne");
     let r = env
-        .put_assignment(
-            &scope,
-            "0a0a0a0a-0000-4000-8000-000000000001",
-            ACR_PULL,
-            &pid,
-            None,
-        )
+        .put_assignment(&scope, "0a0a0a0a-0000-4000-8000-000000000001", ACR_PULL, &pid, None)
         .await;
     assert_eq!((r.status, r.code()), (400, "PrincipalNotFound"));
     let r = env

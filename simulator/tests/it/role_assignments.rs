@@ -11,9 +11,7 @@ const N2: &str = "11111111-0000-4000-8000-000000000002";
 const N3: &str = "11111111-0000-4000-8000-000000000003";
 
 fn ra_path(scope: &str, name: &str) -> String {
-    format!(
-        "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01"
-    )
+    format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01")
 }
 
 #[tokio::test]
@@ -38,9 +36,7 @@ async fn create_then_idempotent_put_then_conflicts() {
     assert_eq!(p["createdBy"], CALLER_OID);
     assert_eq!(p["updatedBy"], CALLER_OID);
     assert!(p["createdOn"].is_string() && p["updatedOn"].is_string());
-    assert!(
-        p["condition"].is_null() && p["conditionVersion"].is_null() && p["description"].is_null()
-    );
+    assert!(p["condition"].is_null() && p["conditionVersion"].is_null() && p["description"].is_null());
 
     let r = env
         .put_assignment(&scope, N1, ACR_PULL, KUBELET, Some("ServicePrincipal"))
@@ -60,10 +56,7 @@ async fn create_then_idempotent_put_then_conflicts() {
     );
 
     let r = env.put_assignment(&scope, N1, ACR_PULL, USER, None).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "RoleAssignmentUpdateNotPermitted")
-    );
+    assert_eq!((r.status, r.code()), (400, "RoleAssignmentUpdateNotPermitted"));
     assert_eq!(
         r.message(),
         "Tenant ID, application ID, principal ID, and scope are not allowed to be updated."
@@ -98,28 +91,14 @@ async fn seeded_random_name_assignment_conflicts_with_deterministic_put() {
 async fn request_validation_errors() {
     let env = env().await;
     let scope = registry_id("acrOne");
-    let r = env
-        .put_assignment(&scope, "not-a-guid", ACR_PULL, KUBELET, None)
-        .await;
+    let r = env.put_assignment(&scope, "not-a-guid", ACR_PULL, KUBELET, None).await;
     assert_eq!((r.status, r.code()), (400, "InvalidRoleAssignmentId"));
     let r = env
-        .put_assignment(
-            &scope,
-            N1,
-            "00000000-0000-4000-8000-000000000000",
-            KUBELET,
-            None,
-        )
+        .put_assignment(&scope, N1, "00000000-0000-4000-8000-000000000000", KUBELET, None)
         .await;
     assert_eq!((r.status, r.code()), (400, "RoleDefinitionDoesNotExist"));
     let r = env
-        .put_assignment(
-            &scope,
-            N1,
-            ACR_PULL,
-            "99999999-0000-4000-8000-000000000009",
-            None,
-        )
+        .put_assignment(&scope, N1, ACR_PULL, "99999999-0000-4000-8000-000000000009", None)
         .await;
     assert_eq!((r.status, r.code()), (400, "PrincipalNotFound"));
     assert!(
@@ -129,14 +108,11 @@ async fn request_validation_errors() {
         r.message()
     );
     assert!(
-        r.message()
-            .ends_with("See https://aka.ms/docs-principaltype"),
+        r.message().ends_with("See https://aka.ms/docs-principaltype"),
         "{}",
         r.message()
     );
-    let r = env
-        .put_assignment(&scope, N1, ACR_PULL, KUBELET, Some("User"))
-        .await;
+    let r = env.put_assignment(&scope, N1, ACR_PULL, KUBELET, Some("User")).await;
     assert_eq!((r.status, r.code()), (400, "UnmatchedPrincipalType"));
     let r = env
         .arm(
@@ -199,18 +175,9 @@ async fn read_after_write_lag_hides_new_and_keeps_deleted_assignments() {
     let r = env.arm(Method::GET, &ra_path(&scope, N1), None).await;
     assert_eq!((r.status, r.code()), (404, "RoleAssignmentNotFound"));
     assert!(env.list_assignments(&scope, None).await.is_empty());
-    assert_eq!(
-        env.sim.role_assignments().len(),
-        1,
-        "the tenant already has it"
-    );
+    assert_eq!(env.sim.role_assignments().len(), 1, "the tenant already has it");
     tokio::time::sleep(Duration::from_millis(350)).await;
-    assert_eq!(
-        env.arm(Method::GET, &ra_path(&scope, N1), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(env.arm(Method::GET, &ra_path(&scope, N1), None).await.status, 200);
     assert_eq!(env.list_assignments(&scope, None).await.len(), 1);
 
     let r = env.arm(Method::DELETE, &ra_path(&scope, N1), None).await;
@@ -229,8 +196,7 @@ async fn read_after_write_lag_hides_new_and_keeps_deleted_assignments() {
 async fn delete_returns_body_then_no_content() {
     let env = env().await;
     let scope = registry_id("acrOne");
-    env.put_assignment(&scope, N1, ACR_PULL, KUBELET, None)
-        .await;
+    env.put_assignment(&scope, N1, ACR_PULL, KUBELET, None).await;
     let r = env.arm(Method::DELETE, &ra_path(&scope, N1), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["name"], N1);
@@ -259,16 +225,9 @@ async fn seed_filter_fixture(env: &Env) {
         (A3, sub.clone(), READER_ROLE, USER),
         (A4, registry_id("acrOne"), ACR_PULL, GROUP_OUTER),
         (A5, registry_id("acrabac"), ACR_PULL, KUBELET),
-        (
-            A6,
-            format!("{sub}/resourceGroups/rg-many"),
-            READER_ROLE,
-            GROUP_INNER,
-        ),
+        (A6, format!("{sub}/resourceGroups/rg-many"), READER_ROLE, GROUP_INNER),
     ] {
-        let r = env
-            .put_assignment(&scope, name, role, principal, None)
-            .await;
+        let r = env.put_assignment(&scope, name, role, principal, None).await;
         assert_eq!(r.status, 201, "{name}: {:?}", r.body);
     }
 }
@@ -282,44 +241,23 @@ async fn list_filters_have_arm_semantics() {
     let sub = format!("/subscriptions/{SUB}");
 
     // No filter: at, above and below.
-    assert_eq!(
-        names(&env.list_assignments(&acr, None).await),
-        [A1, A2, A3, A4]
-    );
-    assert_eq!(
-        names(&env.list_assignments(&rg, None).await),
-        [A1, A2, A3, A4, A5]
-    );
+    assert_eq!(names(&env.list_assignments(&acr, None).await), [A1, A2, A3, A4]);
+    assert_eq!(names(&env.list_assignments(&rg, None).await), [A1, A2, A3, A4, A5]);
     // atScope(): at or above only.
     assert_eq!(
         names(&env.list_assignments(&acr, Some("atScope()")).await),
         [A1, A2, A3, A4]
     );
-    assert_eq!(
-        names(&env.list_assignments(&rg, Some("atScope()")).await),
-        [A2, A3]
-    );
+    assert_eq!(names(&env.list_assignments(&rg, Some("atScope()")).await), [A2, A3]);
     // principalId eq: exact principal, at/above/below, no group expansion.
     let f = format!("principalId eq '{KUBELET}'");
-    assert_eq!(
-        names(&env.list_assignments(&rg, Some(&f)).await),
-        [A1, A2, A5]
-    );
+    assert_eq!(names(&env.list_assignments(&rg, Some(&f)).await), [A1, A2, A5]);
     // assignedTo(): includes transitive group grants.
     let f = format!("assignedTo('{KUBELET}')");
-    assert_eq!(
-        names(&env.list_assignments(&rg, Some(&f)).await),
-        [A1, A2, A4, A5]
-    );
-    assert_eq!(
-        names(&env.list_assignments(&sub, Some(&f)).await),
-        [A1, A2, A4, A5, A6]
-    );
+    assert_eq!(names(&env.list_assignments(&rg, Some(&f)).await), [A1, A2, A4, A5]);
+    assert_eq!(names(&env.list_assignments(&sub, Some(&f)).await), [A1, A2, A4, A5, A6]);
     let f = format!("atScope() and assignedTo('{KUBELET}')");
-    assert_eq!(
-        names(&env.list_assignments(&acr, Some(&f)).await),
-        [A1, A2, A4]
-    );
+    assert_eq!(names(&env.list_assignments(&acr, Some(&f)).await), [A1, A2, A4]);
     // Entries carry the full role definition id and the resolved principal type.
     let all = env.list_assignments(&acr, None).await;
     let a4 = all.iter().find(|a| a["name"] == A4).unwrap();
@@ -332,8 +270,7 @@ async fn list_filter_errors_and_plus_encoding() {
     let env = env().await;
     seed_filter_fixture(&env).await;
     let acr = registry_id("acrOne");
-    let base =
-        format!("{acr}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01");
+    let base = format!("{acr}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01");
     let r = env
         .arm(
             Method::GET,
@@ -343,19 +280,11 @@ async fn list_filter_errors_and_plus_encoding() {
         .await;
     assert_eq!(r.status, 400);
     let r = env
-        .arm(
-            Method::GET,
-            &format!("{base}&$filter=roleName+eq+'x'"),
-            None,
-        )
+        .arm(Method::GET, &format!("{base}&$filter=roleName+eq+'x'"), None)
         .await;
     assert_eq!((r.status, r.code()), (400, "UnsupportedQuery"));
     let r = env
-        .arm(
-            Method::GET,
-            &format!("{base}&$filter=principalId+eq+'{USER}'"),
-            None,
-        )
+        .arm(Method::GET, &format!("{base}&$filter=principalId+eq+'{USER}'"), None)
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(names(r.body["value"].as_array().unwrap()), [A3]);
@@ -368,7 +297,14 @@ async fn lists_page_with_next_links_that_keep_the_filter() {
     let sub = format!("/subscriptions/{SUB}");
     let f = format!("assignedTo('{KUBELET}')");
     let first = env
-        .arm(Method::GET, &format!("{sub}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter={}", f.replace('\'', "%27")), None)
+        .arm(
+            Method::GET,
+            &format!(
+                "{sub}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter={}",
+                f.replace('\'', "%27")
+            ),
+            None,
+        )
         .await;
     let next = first.body["nextLink"].as_str().unwrap();
     assert!(
@@ -382,10 +318,7 @@ async fn lists_page_with_next_links_that_keep_the_filter() {
         next.contains("%24filter=assignedTo") && next.contains("%24skipToken=2"),
         "{next}"
     );
-    assert_eq!(
-        names(&env.list_assignments(&sub, Some(&f)).await),
-        [A1, A2, A4, A5, A6]
-    );
+    assert_eq!(names(&env.list_assignments(&sub, Some(&f)).await), [A1, A2, A4, A5, A6]);
     assert_eq!(env.list_assignments(&sub, None).await.len(), 6);
 }
 
@@ -393,8 +326,7 @@ async fn lists_page_with_next_links_that_keep_the_filter() {
 async fn group_changes_reach_arm_after_the_configured_delay() {
     let env = env_with(|w| w["behaviour"]["groupMembershipArmDelayMs"] = 300.into()).await;
     let acr = registry_id("acrOne");
-    env.put_assignment(&acr, A4, ACR_PULL, GROUP_OUTER, None)
-        .await;
+    env.put_assignment(&acr, A4, ACR_PULL, GROUP_OUTER, None).await;
     let gt = env.graph_token().await;
     let r = env
         .send(

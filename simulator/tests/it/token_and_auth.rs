@@ -37,10 +37,7 @@ async fn token_is_issued_with_entra_shape_and_claims() {
     assert_eq!(c["oid"], CALLER_OID);
     assert_eq!(c["appid"], CLIENT);
     assert_eq!(c["iss"], format!("https://sts.windows.net/{TENANT}/"));
-    assert_eq!(
-        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
-        3600
-    );
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
     assert!(c["nbf"].is_i64());
     assert_eq!(env.sim.call_count("Token"), 1);
     assert_eq!(env.sim.calls()[0].client_id.as_deref(), Some(CLIENT));
@@ -58,10 +55,7 @@ async fn token_errors_follow_entra() {
         ]
     };
     let r = env
-        .token_request(
-            TENANT,
-            &form("wrong", "https://management.azure.com/.default"),
-        )
+        .token_request(TENANT, &form("wrong", "https://management.azure.com/.default"))
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error"], "invalid_client");
@@ -126,10 +120,7 @@ async fn arm_rejects_missing_bad_foreign_and_wrong_audience_tokens() {
         "Authentication failed. The 'Authorization' header is missing."
     );
     let challenge = r.header("www-authenticate").unwrap();
-    assert!(
-        challenge.starts_with("Bearer authorization_uri="),
-        "{challenge}"
-    );
+    assert!(challenge.starts_with("Bearer authorization_uri="), "{challenge}");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 
     let r = env.send(Method::GET, &path, Some("not.a.jwt"), None).await;
@@ -143,15 +134,8 @@ async fn arm_rejects_missing_bad_foreign_and_wrong_audience_tokens() {
 
     let graph = env.graph_token().await;
     let r = env.send(Method::GET, &path, Some(&graph), None).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (401, "InvalidAuthenticationTokenAudience")
-    );
-    assert!(
-        r.message().contains("https://graph.microsoft.com"),
-        "{}",
-        r.message()
-    );
+    assert_eq!((r.status, r.code()), (401, "InvalidAuthenticationTokenAudience"));
+    assert!(r.message().contains("https://graph.microsoft.com"), "{}", r.message());
 
     let ok = env.arm(Method::GET, &path, None).await;
     assert_eq!(ok.status, 200);
@@ -161,7 +145,14 @@ async fn arm_rejects_missing_bad_foreign_and_wrong_audience_tokens() {
 async fn expired_tokens_get_expired_authentication_token() {
     let env = env_with(|w| w["behaviour"]["tokenLifetimeSeconds"] = 0.into()).await;
     let t = env.arm_token().await;
-    let r = env.send(Method::GET, &format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01"), Some(&t), None).await;
+    let r = env
+        .send(
+            Method::GET,
+            &format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!((r.status, r.code()), (401, "ExpiredAuthenticationToken"));
     assert!(
         r.message().starts_with("The access token expiry UTC time"),
@@ -173,9 +164,8 @@ async fn expired_tokens_get_expired_authentication_token() {
 #[tokio::test]
 async fn api_version_is_required_and_checked() {
     let env = env().await;
-    let base = format!(
-        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/registries/acrOne"
-    );
+    let base =
+        format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/registries/acrOne");
     let r = env.arm(Method::GET, &base, None).await;
     assert_eq!((r.status, r.code()), (400, "MissingApiVersionParameter"));
     assert_eq!(
@@ -195,14 +185,18 @@ async fn api_version_is_required_and_checked() {
     let r = env
         .arm(
             Method::GET,
-            &format!(
-                "{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2025-11-01"
-            ),
+            &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2025-11-01"),
             None,
         )
         .await;
     assert_eq!(r.code(), "InvalidApiVersionParameter");
-    let r = env.arm(Method::GET, &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2020-04-01-preview"), None).await;
+    let r = env
+        .arm(
+            Method::GET,
+            &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2020-04-01-preview"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
 }
 
@@ -212,7 +206,9 @@ async fn arm_headers_are_present_and_echoed() {
     let t = env.arm_token().await;
     let r = env
         .http
-        .get(env.url(&format!("/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01")))
+        .get(env.url(&format!(
+            "/subscriptions/{SUB}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01"
+        )))
         .bearer_auth(&t)
         .header("x-ms-client-request-id", "client-1")
         .header("x-ms-correlation-request-id", "corr-1")
@@ -230,7 +226,13 @@ async fn arm_headers_are_present_and_echoed() {
 #[tokio::test]
 async fn unknown_routes_get_arm_404s() {
     let env = env().await;
-    let r = env.arm(Method::GET, &format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Foo/bars/x?api-version=2021-04-01"), None).await;
+    let r = env
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Foo/bars/x?api-version=2021-04-01"),
+            None,
+        )
+        .await;
     assert_eq!((r.status, r.code()), (404, "NoRegisteredProviderFound"));
     let r = env.arm(Method::GET, &format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/widgets/x?api-version=2025-11-01"), None).await;
     assert_eq!((r.status, r.code()), (404, "InvalidResourceType"));
@@ -274,12 +276,7 @@ async fn missing_action_is_403_with_arm_message_even_for_missing_targets() {
     // Reads it does have work; writes it lacks do not.
     let acr = registry_id("acrOne");
     let r = env
-        .send(
-            Method::GET,
-            &format!("{acr}?api-version=2025-11-01"),
-            Some(&t),
-            None,
-        )
+        .send(Method::GET, &format!("{acr}?api-version=2025-11-01"), Some(&t), None)
         .await;
     assert_eq!(r.status, 200);
     let body = serde_json::json!({ "properties": { "roleDefinitionId": role_id(ACR_PULL), "principalId": KUBELET } });
@@ -287,12 +284,16 @@ async fn missing_action_is_403_with_arm_message_even_for_missing_targets() {
         .send(Method::PUT, &format!("{acr}/providers/Microsoft.Authorization/roleAssignments/0b0b0b0b-0000-4000-8000-000000000001?api-version=2022-04-01"), Some(&t), Some(body))
         .await;
     assert_eq!(r.status, 403);
-    assert!(
-        r.message()
-            .contains("'Microsoft.Authorization/roleAssignments/write'")
-    );
+    assert!(r.message().contains("'Microsoft.Authorization/roleAssignments/write'"));
     // Outside its subscription it has nothing.
-    let r = env.send(Method::GET, &format!("/subscriptions/{SUB2}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01"), Some(&t), None).await;
+    let r = env
+        .send(
+            Method::GET,
+            &format!("/subscriptions/{SUB2}/providers/Microsoft.ContainerRegistry/registries?api-version=2025-11-01"),
+            Some(&t),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
 
@@ -325,10 +326,7 @@ async fn permissions_endpoint_returns_the_callers_grants_at_the_scope() {
         )
         .await;
     assert_eq!(r.body["value"][0]["actions"][0], "*/read");
-    assert_eq!(
-        r.body["value"][0]["notActions"][0],
-        "Microsoft.ContainerService/*"
-    );
+    assert_eq!(r.body["value"][0]["notActions"][0], "Microsoft.ContainerService/*");
     assert_eq!(env.sim.call_count("Permissions_ListForResource"), 2);
     assert_eq!(env.sim.call_count("Permissions_ListForResourceGroup"), 1);
 }
