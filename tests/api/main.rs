@@ -2,9 +2,11 @@
 //! PostgreSQL, real HTTP; a fresh database per test.
 mod attach;
 mod azure_app;
+mod contract;
 mod detach;
 mod helpers;
 mod input;
+mod packaging;
 mod jobs_api;
 mod queue;
 mod support;
