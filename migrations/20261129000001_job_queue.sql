@@ -128,3 +128,41 @@ BEGIN
     SELECT * FROM claimed;
 END
 $$;
+
+-- Enqueue in one round trip. Enqueues of one target (or, without a target, of one dedup key)
+-- serialise on a transaction advisory lock; each statement after it takes a fresh snapshot
+-- (a VOLATILE function in READ COMMITTED), so it sees every enqueue that held the lock before.
+-- Dedup: the target's latest unfinished job is returned instead of a new one when it is
+-- identical ("latest" matters: attach, detach, attach must run all three). The caller tells a
+-- new job by its id (p_id). The NOTIFY is delivered at commit.
+CREATE FUNCTION enqueue_job(p_id uuid, p_kind text, p_target text, p_dedup text, p_args jsonb,
+                            p_run_at timestamptz, p_max_attempts integer, p_deadline_secs double precision)
+RETURNS SETOF job LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    latest job;
+BEGIN
+    IF coalesce(p_target, p_dedup) IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended(coalesce(p_target, p_dedup), 7412));
+    END IF;
+    IF p_dedup IS NOT NULL AND p_target IS NOT NULL THEN
+        SELECT * INTO latest FROM job
+        WHERE target_key = p_target AND state IN ('queued', 'running', 'waiting', 'retrying')
+        ORDER BY seq DESC LIMIT 1;
+    ELSIF p_dedup IS NOT NULL THEN
+        SELECT * INTO latest FROM job
+        WHERE dedup_key = p_dedup AND target_key IS NULL AND state IN ('queued', 'running', 'waiting', 'retrying')
+        ORDER BY seq DESC LIMIT 1;
+    END IF;
+    IF latest.id IS NOT NULL AND latest.dedup_key = p_dedup THEN
+        RETURN NEXT latest;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    INSERT INTO job (id, kind, target_key, dedup_key, args, run_at, max_attempts, deadline_at)
+    VALUES (p_id, p_kind, p_target, p_dedup, p_args, coalesce(p_run_at, now()), p_max_attempts,
+            now() + make_interval(secs => p_deadline_secs))
+    RETURNING *;
+    PERFORM pg_notify('acr_attach_jobs', '');
+END
+$$;

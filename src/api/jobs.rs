@@ -313,28 +313,36 @@ pub async fn submit(
     raw_body: &[u8],
     new: NewJob,
 ) -> ApiResult<Response> {
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &key {
-        let hash = idempotency::request_hash(path, raw_body);
-        if let Claim::Replay { status, job_id } = idempotency::claim(&mut tx, scope, key, &hash).await? {
+    let enq = match &key {
+        // One round trip: the enqueue is its own transaction.
+        None => state.store.enqueue_one(&new).await?,
+        // The job and the idempotency record commit together.
+        Some(key) => {
+            let mut tx = state.pool.begin().await?;
+            let hash = idempotency::request_hash(path, raw_body);
+            if let Claim::Replay { status, job_id } = idempotency::claim(&mut tx, scope, key, &hash).await? {
+                tx.commit().await?;
+                return job_response(state, status, job_id).await;
+            }
+            let enq = state.store.enqueue(&mut tx, &new).await?;
+            idempotency::remember(&mut tx, scope, key, submit_status(enq.deduplicated), enq.job.id).await?;
             tx.commit().await?;
-            return job_response(state, status, job_id).await;
+            enq
         }
-    }
-    let enq = state.store.enqueue(&mut tx, &new).await?;
-    let status = if enq.deduplicated {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
     };
-    if let Some(key) = &key {
-        idempotency::remember(&mut tx, scope, key, status, enq.job.id).await?;
-    }
-    tx.commit().await?;
+    let status = submit_status(enq.deduplicated);
     if enq.deduplicated {
         metrics::counter!("acr_attach_jobs_deduplicated_total", "kind" => new.kind.clone()).increment(1);
     } else {
         metrics::counter!("acr_attach_jobs_enqueued_total", "kind" => new.kind.clone()).increment(1);
     }
     job_response(state, status, enq.job.id).await
+}
+
+fn submit_status(deduplicated: bool) -> StatusCode {
+    if deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
 }

@@ -17,13 +17,6 @@ pub const CANCEL_CHANNEL: &str = "acr_attach_cancel";
 // The state lists below are written out in each statement (sqlx only takes static SQL):
 // pending = ('queued', 'waiting', 'retrying'); unfinished = pending + 'running'.
 
-#[derive(sqlx::FromRow)]
-struct EnqueueRow {
-    #[sqlx(flatten)]
-    job: Job,
-    deduplicated: bool,
-}
-
 /// How a running job ends its attempt (other than success, which is batched).
 #[derive(Debug, Clone)]
 pub enum Finish {
@@ -72,64 +65,31 @@ impl JobStore {
         &self.pool
     }
 
-    /// Enqueue inside the caller's transaction (so an API can store its idempotency record in
-    /// the same commit). The NOTIFY is delivered when that transaction commits.
-    ///
-    /// Dedup: an identical job that is the *latest* unfinished job of its target is returned
-    /// instead of a new one. "Latest" matters: attach, detach, attach must run all three.
-    /// Enqueues of one target serialise on a transaction advisory lock, which makes 200
-    /// concurrent identical requests produce exactly one job.
+    /// Enqueue on `conn`, inside the caller's transaction if it has one (so an API can store its
+    /// idempotency record in the same commit). SQL function `enqueue_job` (see the migration):
+    /// per-target advisory lock, dedup against the target's latest unfinished job, NOTIFY.
+    /// 200 concurrent identical requests produce exactly one job.
     pub async fn enqueue(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Enqueued> {
-        let dedup_key = new.dedup_key();
-        let lock_key = new.target_key.as_deref().or(dedup_key.as_deref());
-        if let Some(key) = lock_key {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7412))")
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
-        }
-        // One statement after the lock (its snapshot sees every enqueue that held the lock
-        // before): find the latest unfinished job of the target (or of the dedup key), insert
-        // unless it is identical, record the event, and NOTIFY (delivered at commit).
-        let row: EnqueueRow = sqlx::query_as(
-            "WITH latest AS ( \
-               SELECT id, dedup_key FROM job \
-               WHERE state IN ('queued', 'running', 'waiting', 'retrying') AND $5::text IS NOT NULL \
-                 AND (CASE WHEN $3::text IS NULL THEN dedup_key = $5 AND target_key IS NULL ELSE target_key = $3 END) \
-               ORDER BY seq DESC LIMIT 1), \
-             dup AS (SELECT id FROM latest WHERE dedup_key = $5), \
-             ins AS ( \
-               INSERT INTO job (id, kind, target_key, dedup_key, args, run_at, max_attempts, deadline_at) \
-               SELECT $1, $2, $3, $5, $4, coalesce($6, now()), $7, now() + make_interval(secs => $8) \
-               WHERE NOT EXISTS (SELECT 1 FROM dup) \
-               RETURNING *), \
-             woke AS (SELECT count(pg_notify('acr_attach_jobs', '')) AS n FROM ins) \
-             SELECT ins.*, false AS deduplicated FROM ins, woke \
-             UNION ALL \
-             SELECT job.*, true FROM job JOIN dup ON job.id = dup.id",
-        )
-        .bind(Uuid::new_v4())
-        .bind(&new.kind)
-        .bind(&new.target_key)
-        .bind(&new.args)
-        .bind(&dedup_key)
-        .bind(new.run_at)
-        .bind(new.max_attempts)
-        .bind(new.deadline.as_secs_f64())
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(Enqueued {
-            job: row.job,
-            deduplicated: row.deduplicated,
-        })
+        let id = Uuid::new_v4();
+        let job: Job = sqlx::query_as("SELECT * FROM enqueue_job($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(id)
+            .bind(&new.kind)
+            .bind(&new.target_key)
+            .bind(new.dedup_key())
+            .bind(&new.args)
+            .bind(new.run_at)
+            .bind(new.max_attempts)
+            .bind(new.deadline.as_secs_f64())
+            .fetch_one(&mut *conn)
+            .await?;
+        let deduplicated = job.id != id;
+        Ok(Enqueued { job, deduplicated })
     }
 
-    /// Convenience: enqueue in a transaction of its own.
+    /// Enqueue on its own (one round trip: the statement is its own transaction).
     pub async fn enqueue_one(&self, new: &NewJob) -> sqlx::Result<Enqueued> {
-        let mut tx = self.pool.begin().await?;
-        let e = self.enqueue(&mut tx, new).await?;
-        tx.commit().await?;
-        Ok(e)
+        let mut conn = self.pool.acquire().await?;
+        self.enqueue(&mut conn, new).await
     }
 
     /// Bulk insert without dedup (benchmarks, batch imports): one statement, one NOTIFY.

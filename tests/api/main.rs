@@ -6,7 +6,7 @@ mod contract;
 mod detach;
 mod helpers;
 mod input;
-mod packaging;
 mod jobs_api;
+mod packaging;
 mod queue;
 mod support;

@@ -25,12 +25,28 @@ fn the_dockerfile_builds_offline_and_runs_small_and_unprivileged() {
         .and_then(|l| l.split('.').nth(1))
         .and_then(|m| m.trim_end_matches('"').parse().ok())
         .unwrap();
-    assert!(minor >= needed, "the builder's Rust 1.{minor} must satisfy rust-version 1.{needed}");
+    assert!(
+        minor >= needed,
+        "the builder's Rust 1.{minor} must satisfy rust-version 1.{needed}"
+    );
     assert!(froms[1].contains("slim"), "small runtime image");
-    assert!(d.contains("cargo build --release --locked"), "reproducible: the lock file is honoured");
-    assert!(d.contains("ca-certificates"), "the runtime trusts the OS roots for Azure");
-    let user = d.lines().filter(|l| l.starts_with("USER ")).last().expect("a USER line");
-    assert!(!user.contains("root") && !user.trim_end().ends_with(" 0"), "non-root: {user}");
+    assert!(
+        d.contains("cargo build --release --locked"),
+        "reproducible: the lock file is honoured"
+    );
+    assert!(
+        d.contains("ca-certificates"),
+        "the runtime trusts the OS roots for Azure"
+    );
+    let user = d
+        .lines()
+        .filter(|l| l.starts_with("USER "))
+        .last()
+        .expect("a USER line");
+    assert!(
+        !user.contains("root") && !user.trim_end().ends_with(" 0"),
+        "non-root: {user}"
+    );
     for dir in ["src", "migrations", "simulator", "demo"] {
         assert!(d.contains(&format!("COPY {dir} ")), "{dir} is part of the build");
     }
@@ -43,7 +59,10 @@ fn the_compose_file_wires_the_service_to_its_database() {
     assert!(c.contains("image: postgres:15"));
     assert!(c.contains("DATABASE_URL: postgres://postgres:acr-attach@postgres:5432/acr_attach"));
     assert!(c.contains("POSTGRES_PASSWORD: acr-attach") && c.contains("POSTGRES_DB: acr_attach"));
-    assert!(c.contains("condition: service_healthy"), "the service waits for the database");
+    assert!(
+        c.contains("condition: service_healthy"),
+        "the service waits for the database"
+    );
     assert!(c.contains("\"8080:8080\"") && c.contains("ACR_ATTACH_LISTEN: 0.0.0.0:8080"));
     assert!(c.contains("--simulator"), "compose runs the demo on the simulator");
 }
