@@ -38,11 +38,7 @@ fn the_dockerfile_builds_offline_and_runs_small_and_unprivileged() {
         d.contains("ca-certificates"),
         "the runtime trusts the OS roots for Azure"
     );
-    let user = d
-        .lines()
-        .filter(|l| l.starts_with("USER "))
-        .last()
-        .expect("a USER line");
+    let user = d.lines().rfind(|l| l.starts_with("USER ")).expect("a USER line");
     assert!(
         !user.contains("root") && !user.trim_end().ends_with(" 0"),
         "non-root: {user}"
