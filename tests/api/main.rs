@@ -3,8 +3,10 @@
 mod attach;
 mod azure_app;
 mod detach;
+mod groups;
 mod helpers;
 mod input;
 mod jobs_api;
+mod kubelet_identities;
 mod queue;
 mod support;
