@@ -423,3 +423,20 @@ async fn a_lost_membership_response_still_counts_as_added_by_acr_attach() {
 
 /// A seed whose fault sequence drops the first membership add's response (checked by the test).
 const FAULT_SEED: u64 = 11;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_graph_permission_fails_naming_it() {
+    let mut world = demo_world();
+    world.callers[0].graph_permissions = vec!["Application.Read.All".into()];
+    let a = AzureApp::spawn(world).await;
+    let job = a.run(attach_via(&a, "acrdemo", GROUP).await).await;
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(job["error"]["code"], "AuthorizationFailed");
+    let msg = job["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("GroupMember.ReadWrite.All") && msg.contains("Microsoft Graph application permission"),
+        "{msg}"
+    );
+    assert!(!a.sim.group_members(GROUP).contains(&KUBELET.to_string()));
+    a.stop().await;
+}
