@@ -24,6 +24,9 @@ pub struct Attachment {
     pub assignment_id: Option<String>,
     /// `direct`, or `group:<object id>` for grants through an Entra group.
     pub via: String,
+    /// Through a group: whether the attach added the kubelet identity to the group (a detach
+    /// through the group removes only a membership acr-attach added).
+    pub membership_added: Option<bool>,
     /// When Azure last confirmed this state.
     pub verified_at: DateTime<Utc>,
     /// The job that verified it.
@@ -41,7 +44,22 @@ pub struct Verified<'a> {
     pub role_name: Option<&'a str>,
     pub assignment_id: Option<&'a str>,
     pub via: &'a str,
+    pub membership_added: Option<bool>,
     pub job_id: Uuid,
+}
+
+/// A group membership acr-attach added (see [`AttachmentStore::membership`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AddedMembership {
+    /// The job kind that added it: `attach` or `kubelet-identity`.
+    pub added_by: String,
+    pub job_id: Uuid,
+    pub added_at: DateTime<Utc>,
+}
+
+/// `via` of an attachment through a group.
+pub fn via_group(group: Uuid) -> String {
+    format!("group:{group}")
 }
 
 #[derive(Clone)]
@@ -57,13 +75,14 @@ impl AttachmentStore {
     pub async fn record(&self, v: &Verified<'_>) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO attachment (cluster_key, registry_key, cluster_id, registry_id, state, principal_id, \
-               role_definition_id, role_name, assignment_id, via, verified_at, last_job_id) \
-             VALUES (lower($1), lower($2), $1, $2, $3, $4, $5, $6, $7, $8, now(), $9) \
+               role_definition_id, role_name, assignment_id, via, membership_added, verified_at, last_job_id) \
+             VALUES (lower($1), lower($2), $1, $2, $3, $4, $5, $6, $7, $8, $10, now(), $9) \
              ON CONFLICT (cluster_key, registry_key) DO UPDATE SET cluster_id = EXCLUDED.cluster_id, \
                registry_id = EXCLUDED.registry_id, state = EXCLUDED.state, \
                principal_id = coalesce(EXCLUDED.principal_id, attachment.principal_id), \
                role_definition_id = EXCLUDED.role_definition_id, role_name = EXCLUDED.role_name, \
-               assignment_id = EXCLUDED.assignment_id, via = EXCLUDED.via, verified_at = now(), \
+               assignment_id = EXCLUDED.assignment_id, via = EXCLUDED.via, \
+               membership_added = EXCLUDED.membership_added, verified_at = now(), \
                last_job_id = EXCLUDED.last_job_id, updated_at = now()",
         )
         .bind(v.cluster_id)
@@ -75,9 +94,65 @@ impl AttachmentStore {
         .bind(v.assignment_id)
         .bind(v.via)
         .bind(v.job_id)
+        .bind(v.membership_added)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Remember that acr-attach added `member` to `group` (the first adder is kept).
+    pub async fn record_membership(&self, group: Uuid, member: Uuid, added_by: &str, job_id: Uuid) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO group_membership (group_id, member_id, added_by, job_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_id, member_id) DO NOTHING",
+        )
+        .bind(group)
+        .bind(member)
+        .bind(added_by)
+        .bind(job_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether (and by which job) acr-attach added `member` to `group`.
+    pub async fn membership(&self, group: Uuid, member: Uuid) -> sqlx::Result<Option<AddedMembership>> {
+        sqlx::query_as("SELECT added_by, job_id, added_at FROM group_membership WHERE group_id = $1 AND member_id = $2")
+            .bind(group)
+            .bind(member)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// The membership was removed.
+    pub async fn forget_membership(&self, group: Uuid, member: Uuid) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM group_membership WHERE group_id = $1 AND member_id = $2")
+            .bind(group)
+            .bind(member)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Registries (ids) other than `registry_key` that `member` is attached to through `group`:
+    /// the membership still serves them.
+    pub async fn others_through_group(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        cluster_key: &str,
+        registry_key: &str,
+    ) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT registry_id FROM attachment WHERE state = 'attached' AND via = $1 AND principal_id = $2 \
+               AND NOT (cluster_key = $3 AND registry_key = $4) ORDER BY registry_id",
+        )
+        .bind(via_group(group))
+        .bind(member)
+        .bind(cluster_key)
+        .bind(registry_key)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// The principal recorded for a pair (used when the cluster no longer exists).

@@ -165,7 +165,7 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
 }
 
-/// Budgets of the attach/detach jobs: how long each kind of Azure delay is waited out.
+/// Budgets of the Azure jobs: how long each kind of Azure delay is waited out.
 #[derive(Debug, Clone, Args)]
 pub struct OpsConfig {
     /// `PrincipalNotFound` is treated as directory replication for this long, then the job fails.
@@ -180,7 +180,18 @@ pub struct OpsConfig {
     /// A cluster still being created is waited for this long.
     #[arg(long, env = "ACR_ATTACH_PROVISIONING_BUDGET", value_parser = parse_duration, default_value = "60m")]
     pub provisioning_budget: Duration,
-    /// Every attach/detach job fails if not done within this (transient errors retry until then).
+    /// A new identity unknown to Microsoft Graph (404 on membership calls) is waited for this long.
+    #[arg(long, env = "ACR_ATTACH_IDENTITY_REPLICATION_BUDGET", value_parser = parse_duration, default_value = "15m")]
+    pub identity_replication_budget: Duration,
+    /// A group membership must be visible to Graph's `checkMemberGroups` within this.
+    #[arg(long, env = "ACR_ATTACH_MEMBERSHIP_VISIBILITY_BUDGET", value_parser = parse_duration, default_value = "30m")]
+    pub membership_visibility_budget: Duration,
+    /// Attach through a group waits this long for ARM's `assignedTo()` to show the group's grant
+    /// for the kubelet identity (Entra group changes can take hours).
+    #[arg(long, env = "ACR_ATTACH_GROUP_PROPAGATION_BUDGET", value_parser = parse_duration, default_value = "6h")]
+    pub group_propagation_budget: Duration,
+    /// Every attach/detach job fails if not done within this (transient errors retry until then);
+    /// jobs that wait for Entra propagation get their waiting budgets on top.
     #[arg(long, env = "ACR_ATTACH_JOB_DEADLINE", value_parser = parse_duration, default_value = "2h")]
     pub job_deadline: Duration,
     #[arg(long, env = "ACR_ATTACH_JOB_MAX_ATTEMPTS", default_value_t = 50)]
@@ -200,6 +211,9 @@ impl OpsConfig {
             authorization_budget: self.authorization_budget,
             readable_budget: self.readable_budget,
             provisioning_budget: self.provisioning_budget,
+            identity_replication_budget: self.identity_replication_budget,
+            membership_visibility_budget: self.membership_visibility_budget,
+            group_propagation_budget: self.group_propagation_budget,
             job_deadline: self.job_deadline,
             max_attempts: self.job_max_attempts.max(1),
             retry_base: self.retry_base,
@@ -277,6 +291,18 @@ impl Config {
             ("max_body_bytes", self.api.max_body_bytes.to_string()),
             ("principal_budget", fmt_duration(self.ops.principal_budget)),
             ("authorization_budget", fmt_duration(self.ops.authorization_budget)),
+            (
+                "identity_replication_budget",
+                fmt_duration(self.ops.identity_replication_budget),
+            ),
+            (
+                "membership_visibility_budget",
+                fmt_duration(self.ops.membership_visibility_budget),
+            ),
+            (
+                "group_propagation_budget",
+                fmt_duration(self.ops.group_propagation_budget),
+            ),
             ("job_deadline", fmt_duration(self.ops.job_deadline)),
             ("azure", self.azure.to_string()),
             (

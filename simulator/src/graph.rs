@@ -77,6 +77,7 @@ struct Req<'a> {
 enum Route {
     SpGet(String),
     SpGetByAppId(String),
+    GroupGet(String),
     AddMember(String),
     RemoveMember(String, String),
     CheckMemberGroups(String, bool),
@@ -105,6 +106,7 @@ fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), Grap
             "Graph_ServicePrincipals_GetByAppId",
             Route::SpGetByAppId(by_app(&segs[0]).unwrap_or_default()),
         )),
+        ["groups", _] if m == Method::GET => Some(("Graph_Groups_Get", Route::GroupGet(segs[1].clone()))),
         ["groups", _, "members", "$ref"] if m == Method::POST => {
             Some(("Graph_Groups_AddMember", Route::AddMember(segs[1].clone())))
         }
@@ -244,6 +246,27 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                 .cloned()
                 .ok_or_else(|| not_found(&format!("servicePrincipals(appId='{app_id}')")))?;
             Ok(reply::json(StatusCode::OK, &sp_json(&base, &tenant, &p)))
+        }
+        Route::GroupGet(gid) => {
+            require(st, oid, MEMBER_READ_PERMS)?;
+            let g = group_of(shared, st, &gid)?;
+            Ok(reply::json(
+                StatusCode::OK,
+                &json!({
+                    "@odata.context": format!("{base}/v1.0/$metadata#groups/$entity"),
+                    "id": g.object_id,
+                    "deletedDateTime": null,
+                    "displayName": g.display_name,
+                    "description": null,
+                    "groupTypes": [],
+                    "mailEnabled": false,
+                    "mailNickname": g.display_name,
+                    "securityEnabled": true,
+                    "isAssignableToRole": null,
+                    "membershipRule": null,
+                    "visibility": null,
+                }),
+            ))
         }
         Route::AddMember(gid) => {
             require(st, oid, WRITE_PERMS)?;

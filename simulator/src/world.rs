@@ -232,6 +232,9 @@ pub struct UserAssignedIdentity {
     pub principal_id: String,
     /// Client (application) id.
     pub client_id: String,
+    /// Resource tags (replaced by each PUT, as ARM does).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// A role assignment as stored by the simulator (world file entry and test inspection type).

@@ -25,6 +25,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod jobs;
+pub mod kubelet_identities;
 mod middleware;
 
 #[derive(Clone)]
@@ -43,6 +44,7 @@ Requests that change Azure are accepted as jobs (202 + Operation-Location) and r
 poll the job for its state, result and timeline."),
     tags(
         (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
+        (name = "kubelet identities", description = "Prepare a kubelet identity (groups, grants) before the cluster exists"),
         (name = "jobs", description = "Every long-running request is a job"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -53,6 +55,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(attachments::attach, attachments::list_attachments))
         .routes(routes!(attachments::detach))
+        .routes(routes!(kubelet_identities::prepare))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::job_events))

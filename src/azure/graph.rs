@@ -8,7 +8,7 @@
 use super::client::{AzureClient, Req, Resp, Service};
 use super::context::CallContext;
 use super::error::AzureError;
-use super::models::{DirectoryObject, GroupAdd, GroupRemove, ServicePrincipal};
+use super::models::{DirectoryObject, Group, GroupAdd, GroupRemove, ServicePrincipal};
 use reqwest::Method;
 use uuid::Uuid;
 
@@ -84,6 +84,26 @@ impl AzureClient {
                 "Application.Read.All",
                 Method::GET,
                 v1(&["servicePrincipals", &object_id.to_string()]),
+                None,
+            )
+            .await?;
+        match resp.status {
+            200 => Ok(Some(resp.json()?)),
+            404 => Ok(None),
+            _ => Err(resp.into_error()),
+        }
+    }
+
+    /// `GET /v1.0/groups/{id}`; `None` if there is none (404: missing, not replicated yet, or
+    /// not a group).
+    pub async fn get_group(&self, ctx: &CallContext, group: Uuid) -> Result<Option<Group>, AzureError> {
+        let resp = self
+            .graph(
+                ctx,
+                "get_group",
+                "GroupMember.Read.All",
+                Method::GET,
+                v1(&["groups", &group.to_string()]),
                 None,
             )
             .await?;

@@ -48,7 +48,7 @@ pub use ids::{
     ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };
 pub use models::{
-    Deleted, DirectoryObject, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
+    Deleted, DirectoryObject, Group, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
     Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleAssignmentMode,
     RoleDefinition, ServicePrincipal, UserAssignedIdentity,
 };

@@ -719,6 +719,23 @@ pub struct ServicePrincipal {
     pub service_principal_type: Option<String>,
 }
 
+/// A Graph group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Dynamic groups (`DynamicMembership`) cannot have members added.
+    #[serde(default)]
+    pub group_types: Vec<String>,
+    /// Security groups can hold Azure role assignments.
+    #[serde(default)]
+    pub security_enabled: Option<bool>,
+}
+
 /// A Graph directory object (from `transitiveMemberOf`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectoryObject {

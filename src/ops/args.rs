@@ -1,8 +1,10 @@
-//! The arguments of the attach and detach jobs, as the API validates and the queue stores them.
+//! The arguments of the job kinds, as the API validates and the queue stores them.
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
+use uuid::Uuid;
 
-use crate::azure::{ClusterId, IdError, RegistryId, RegistryName};
+use crate::azure::{ClusterId, IdError, RegistryId, RegistryName, UserAssignedIdentityId};
 
 /// A registry given by ARM id (any subscription) or by bare name (searched in the configured
 /// subscriptions). Registry names are globally unique, so both forms name one registry.
@@ -54,11 +56,20 @@ impl<'de> Deserialize<'de> for RegistryRef {
     }
 }
 
-/// Arguments of `attach` and `detach`: one cluster, one registry.
+/// Arguments of `attach` and `detach`: one cluster, one registry, and optionally the Entra
+/// group to grant through. Absent fields are not serialised, so the arguments (and dedup keys)
+/// of direct jobs are what they always were.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PairArgs {
     pub cluster: ClusterId,
     pub registry: RegistryRef,
+    /// Attach: grant the group and make the kubelet identity a member; detach: undo that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Uuid>,
+    /// Detach through a group: also delete the group's own pull grant (its other members lose it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove_group_grant: bool,
 }
 
 impl PairArgs {
@@ -69,5 +80,58 @@ impl PairArgs {
             self.cluster.lower_key(),
             self.registry.name().to_ascii_lowercase()
         )
+    }
+}
+
+/// Arguments of `kubelet-identity`: a user-assigned identity to create or adopt, the groups to
+/// add it to and the registries to grant it pull on, before any cluster uses it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletIdentityArgs {
+    pub identity: UserAssignedIdentityId,
+    /// Region for a new identity (an existing one keeps its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<RegistryRef>,
+    /// Replace the identity's tags with these (absent: an existing identity's tags are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+impl KubeletIdentityArgs {
+    /// Jobs of one identity run one at a time, in order.
+    pub fn target_key(&self) -> String {
+        format!("identity:{}", self.identity.lower_key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLUSTER: &str = "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1";
+
+    #[test]
+    fn direct_pair_arguments_serialise_as_before() {
+        // Stored jobs and dedup keys of direct attaches must not change with the group fields.
+        let direct: PairArgs =
+            serde_json::from_value(serde_json::json!({ "cluster": CLUSTER, "registry": "acrdemo1" })).unwrap();
+        assert_eq!(
+            serde_json::to_value(&direct).unwrap(),
+            serde_json::json!({ "cluster": CLUSTER, "registry": "acrdemo1" })
+        );
+        let group = Uuid::from_u128(1);
+        let via = PairArgs {
+            group: Some(group),
+            remove_group_grant: true,
+            ..direct.clone()
+        };
+        let v = serde_json::to_value(&via).unwrap();
+        assert_eq!(v["group"], group.to_string());
+        assert_eq!(v["removeGroupGrant"], true);
+        assert_eq!(via.target_key(), direct.target_key(), "one pair, one ordered target");
     }
 }

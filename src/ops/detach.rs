@@ -9,6 +9,9 @@
 //!    (e.g. one `az aks update --attach-acr` made under a random name).
 //! 4. report   – grants inherited from the resource group or subscription, and grants through
 //!    groups, are not ours to delete: they are reported in the result. Record; return.
+//!
+//! With a `group` in its arguments the job undoes an attach through that group instead: see
+//! [`super::group_detach`].
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -27,7 +30,7 @@ use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
 
 pub struct Detach(pub Arc<Ops>);
 
-const PULL_ROLES: [uuid::Uuid; 2] = [ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER];
+pub(super) const PULL_ROLES: [uuid::Uuid; 2] = [ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Progress {
@@ -70,9 +73,11 @@ impl JobHandler for Detach {
 
     async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let args: PairArgs = ctx.args()?;
-        let mut progress: Progress = ctx.checkpoint();
         let call = CallContext::new(ctx.id);
-        let result = self.steps(ctx, &args, &mut progress, &call).await;
+        let result = match args.group {
+            Some(group) => super::group_detach::steps(&self.0, ctx, &args, group, &call).await,
+            None => self.steps(ctx, &args, &mut ctx.checkpoint(), &call).await,
+        };
         super::record_calls(ctx, &call).await;
         result
     }
@@ -96,7 +101,7 @@ impl Detach {
                     Ok(Step::Done(g)) => g,
                     Ok(Step::Wait(outcome)) => return Ok(outcome),
                     // The cluster was deleted: the identity we granted is still known to us.
-                    Err(e) if e.code == "ClusterNotFound" => self.recorded_grantee(args).await?.ok_or(e)?,
+                    Err(e) if e.code == "ClusterNotFound" => recorded_grantee(ops, args).await?.ok_or(e)?,
                     Err(e) => return Err(e),
                 };
                 p.grantee = Some(found.clone());
@@ -203,6 +208,7 @@ impl Detach {
                 role_name: None,
                 assignment_id: None,
                 via: "direct",
+                membership_added: None,
                 job_id: ctx.id,
             })
             .await
@@ -221,6 +227,7 @@ impl Detach {
             ),
         };
         Ok(Outcome::Succeeded(json!({
+            "path": "direct",
             "outcome": if p.deleted.is_empty() { "nothingToDelete" } else { "deleted" },
             "deleted": p.deleted,
             "kept": kept,
@@ -230,19 +237,19 @@ impl Detach {
             "cluster": { "id": args.cluster.to_string() },
         })))
     }
+}
 
-    async fn recorded_grantee(&self, args: &PairArgs) -> Result<Option<Grantee>, JobError> {
-        let principal = self
-            .0
-            .attachments
-            .principal_of(&args.cluster.lower_key(), &args.registry.name())
-            .await
-            .map_err(|e| JobError::transient("DatabaseUnavailable", e.to_string()))?;
-        Ok(principal.map(|object_id| Grantee {
-            object_id,
-            source: "recordedAtAttach".into(),
-            client_id: None,
-            resource_id: None,
-        }))
-    }
+/// The identity recorded when the pair was attached (the cluster may be gone).
+pub(super) async fn recorded_grantee(ops: &Ops, args: &PairArgs) -> Result<Option<Grantee>, JobError> {
+    let principal = ops
+        .attachments
+        .principal_of(&args.cluster.lower_key(), &args.registry.name())
+        .await
+        .map_err(|e| JobError::transient("DatabaseUnavailable", e.to_string()))?;
+    Ok(principal.map(|object_id| Grantee {
+        object_id,
+        source: "recordedAtAttach".into(),
+        client_id: None,
+        resource_id: None,
+    }))
 }

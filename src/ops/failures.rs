@@ -84,9 +84,17 @@ pub fn generic<C: Serialize>(
     }
 }
 
-/// Which built-in roles carry the missing permission (the smallest first): not "are you an Owner".
+/// Which built-in roles (or Graph permission) carry what is missing (the smallest first): not
+/// "are you an Owner".
 fn grant_hint(action: &str) -> String {
     let a = action.to_ascii_lowercase();
+    if !a.contains('/') && a.contains('.') {
+        // A Microsoft Graph permission (e.g. GroupMember.ReadWrite.All), not an ARM action.
+        return format!(
+            "Grant acr-attach's application the Microsoft Graph application permission '{action}' (with admin \
+             consent), or make it an owner of the group."
+        );
+    }
     if a.starts_with("microsoft.authorization/roleassignments/") {
         "Grant it 'Role Based Access Control Administrator' (which can be constrained to assigning only the pull roles) \
          or 'User Access Administrator' on the registry, its resource group or subscription."

@@ -1,5 +1,6 @@
-//! The job kinds: attach and detach, each a short list of idempotent steps that read or write
-//! Azure through [`crate::azure`], save a checkpoint, or wait for eventual consistency.
+//! The job kinds: attach and detach (directly or through an Entra group) and kubelet-identity
+//! preparation, each a short list of idempotent steps that read or write Azure through
+//! [`crate::azure`], save a checkpoint, or wait for eventual consistency.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,15 +12,22 @@ pub mod args;
 mod attach;
 mod detach;
 mod failures;
+mod grant;
+mod group_attach;
+mod group_detach;
+mod kubelet_identity;
+mod membership;
 mod resolve;
 pub mod waits;
 
-pub use args::{PairArgs, RegistryRef};
+pub use args::{KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use attach::Attach;
 pub use detach::Detach;
+pub use kubelet_identity::KubeletIdentity;
 
 pub const ATTACH: &str = "attach";
 pub const DETACH: &str = "detach";
+pub const KUBELET_IDENTITY: &str = "kubelet-identity";
 
 /// Budgets and limits of the Azure job kinds (from the service configuration).
 #[derive(Debug, Clone)]
@@ -32,6 +40,12 @@ pub struct OpsSettings {
     pub readable_budget: Duration,
     /// How long to wait for a cluster that is still being created.
     pub provisioning_budget: Duration,
+    /// How long a new identity may stay unknown to Microsoft Graph (404 on membership calls).
+    pub identity_replication_budget: Duration,
+    /// How long a new membership may stay invisible to Graph's `checkMemberGroups`.
+    pub membership_visibility_budget: Duration,
+    /// How long an attach through a group waits for ARM's `assignedTo()` to show the grant.
+    pub group_propagation_budget: Duration,
     /// Each job fails if it is not done by then (transient errors retry until it).
     pub job_deadline: Duration,
     pub max_attempts: i32,
@@ -47,6 +61,9 @@ impl Default for OpsSettings {
             authorization_budget: Duration::from_secs(2 * 60),
             readable_budget: Duration::from_secs(5 * 60),
             provisioning_budget: Duration::from_secs(60 * 60),
+            identity_replication_budget: Duration::from_secs(15 * 60),
+            membership_visibility_budget: Duration::from_secs(30 * 60),
+            group_propagation_budget: Duration::from_secs(6 * 3600),
             job_deadline: Duration::from_secs(2 * 3600),
             max_attempts: 50,
             retry_base: Duration::from_secs(1),
@@ -65,11 +82,30 @@ impl OpsSettings {
         }
     }
 
+    /// An attach or detach job. Attaching through a group may wait for hours: its deadline
+    /// leaves room for the replication and propagation budgets on top of the usual one.
     pub fn new_job(&self, kind: &str, args: &PairArgs) -> NewJob {
+        let waits = if kind == ATTACH && args.group.is_some() {
+            self.identity_replication_budget + self.group_propagation_budget
+        } else {
+            Duration::ZERO
+        };
         NewJob::new(kind, serde_json::to_value(args).expect("job arguments serialise"))
             .with_target(args.target_key())
-            .with_deadline(self.job_deadline)
+            .with_deadline(self.job_deadline + waits)
             .with_max_attempts(self.max_attempts)
+    }
+
+    /// A kubelet-identity job (its deadline covers the replication and visibility budgets).
+    pub fn new_identity_job(&self, args: &KubeletIdentityArgs) -> NewJob {
+        let waits = self.identity_replication_budget + self.membership_visibility_budget;
+        NewJob::new(
+            KUBELET_IDENTITY,
+            serde_json::to_value(args).expect("job arguments serialise"),
+        )
+        .with_target(args.target_key())
+        .with_deadline(self.job_deadline + waits)
+        .with_max_attempts(self.max_attempts)
     }
 }
 
@@ -82,7 +118,10 @@ pub struct Ops {
 
 /// The production job kinds.
 pub fn handlers(ops: Arc<Ops>) -> Handlers {
-    Handlers::new().with(Attach(ops.clone())).with(Detach(ops))
+    Handlers::new()
+        .with(Attach(ops.clone()))
+        .with(Detach(ops.clone()))
+        .with(KubeletIdentity(ops))
 }
 
 /// Every ARM/Graph call of the attempt goes into the job's timeline (with `x-ms-request-id`,

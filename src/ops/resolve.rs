@@ -238,3 +238,11 @@ pub async fn registry<C: Ser>(
         role_name: role_name.into(),
     })
 }
+
+/// The resolved registry's id, parsed (ARM returned it, so a failure is ARM's fault).
+pub fn registry_id(registry: &ResolvedRegistry) -> Result<crate::azure::RegistryId, JobError> {
+    registry
+        .id
+        .parse()
+        .map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))
+}

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::queue::{JobError, Outcome, Wait};
+use crate::azure::CallContext;
+use crate::queue::{JobContext, JobError, Outcome, Wait};
 
 /// Conditions a job can wait for (names appear in job status, events and metrics).
 pub mod condition {
@@ -18,6 +19,17 @@ pub mod condition {
     pub const ASSIGNMENT_READABLE: &str = "roleAssignmentReadable";
     /// The cluster is still being created and has no kubelet identity yet.
     pub const CLUSTER_PROVISIONING: &str = "clusterProvisioning";
+    /// A new identity is not yet known to Microsoft Graph (404 on membership calls).
+    pub const IDENTITY_REPLICATION: &str = "identityReplication";
+    /// A membership acr-attach made is not yet visible to Graph reads (`checkMemberGroups`).
+    pub const GROUP_MEMBERSHIP_VISIBLE: &str = "groupMembershipVisible";
+    /// ARM's `assignedTo()` does not yet show the group's grant for the member.
+    pub const GROUP_GRANT_EFFECTIVE: &str = "groupGrantEffective";
+}
+
+/// A job's checkpoint that carries its [`Waits`]: the value to save with these waits.
+pub trait Snapshot: Serialize + Sized {
+    fn snapshot(&self, waits: &Waits) -> Self;
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +80,48 @@ impl Waits {
             .remove(condition)
             .map(|st| (Utc::now() - st.since).to_std().unwrap_or_default())
     }
+
+    /// [`Waits::done`], and the time it took into `acr_attach_propagation_seconds{condition}`.
+    pub fn met(&mut self, condition: &str) -> Option<Duration> {
+        let waited = self.done(condition)?;
+        metrics::histogram!("acr_attach_propagation_seconds", "condition" => condition.to_string())
+            .record(waited.as_secs_f64());
+        Some(waited)
+    }
+
+    /// How long `condition` has been waited for so far (zero if it is not being waited for).
+    pub fn waited(&self, condition: &str) -> Duration {
+        self.0
+            .get(condition)
+            .map(|st| (Utc::now() - st.since).to_std().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+/// One check of a condition, in the job's timeline: what was looked at and what was seen, so a
+/// long wait can be followed poll by poll. The calls made so far are recorded first, so the
+/// poll follows the calls it is based on.
+pub async fn record_poll(
+    ctx: &JobContext,
+    call: &CallContext,
+    condition: &str,
+    satisfied: bool,
+    observed: String,
+    waits: &Waits,
+) {
+    super::record_calls(ctx, call).await;
+    let st = waits.0.get(condition);
+    ctx.record(
+        "poll",
+        serde_json::json!({
+            "condition": condition,
+            "satisfied": satisfied,
+            "observed": observed,
+            "poll": st.map(|s| s.polls + 1).unwrap_or(1),
+            "waitingSince": st.map(|s| s.since),
+        }),
+    )
+    .await;
 }
 
 /// A planned wait (nothing failed; e.g. polling for readability).

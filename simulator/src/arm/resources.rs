@@ -305,7 +305,7 @@ pub(crate) fn identity_json(world: &World, r: &ResourceRef<'_>, i: &UserAssigned
         "location": r.location(),
         "name": i.name,
         "properties": { "clientId": i.client_id, "principalId": i.principal_id, "tenantId": world.tenant_id },
-        "tags": {},
+        "tags": i.tags,
         "type": ResType::Identity.full(),
     })
 }

@@ -186,3 +186,68 @@ async fn membership_changes_reach_graph_reads_after_the_delay() {
     let r = env.send(Method::POST, &path, Some(&t), Some(check())).await;
     assert_eq!(r.body["value"], json!([GROUP_OUTER]));
 }
+
+#[tokio::test]
+async fn groups_are_read_by_id_and_replicate_like_other_objects() {
+    let env = env().await;
+    let t = env.graph_token().await;
+    let r = env
+        .send(Method::GET, &format!("/v1.0/groups/{GROUP_OUTER}"), Some(&t), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["id"], GROUP_OUTER);
+    assert_eq!(r.body["displayName"], "acr-pullers");
+    assert_eq!(r.body["securityEnabled"], true);
+    // A service principal's id is not a group.
+    let r = env
+        .send(Method::GET, &format!("/v1.0/groups/{KUBELET}"), Some(&t), None)
+        .await;
+    assert_eq!((r.status, r.code()), (404, "Request_ResourceNotFound"));
+    let reader = env
+        .token_for(READER_CLIENT, "https://graph.microsoft.com/.default")
+        .await;
+    let r = env
+        .send(Method::GET, &format!("/v1.0/groups/{GROUP_OUTER}"), Some(&reader), None)
+        .await;
+    assert_eq!((r.status, r.code()), (403, "Authorization_RequestDenied"));
+    assert_eq!(env.sim.call_count("Graph_Groups_Get"), 3);
+}
+
+#[tokio::test]
+async fn a_new_identity_is_unknown_to_graph_until_replicated() {
+    let env = env_with(|w| w["behaviour"]["newIdentityReplicationSeconds"] = 0.4.into()).await;
+    let t = env.graph_token().await;
+    let path = format!(
+        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-new?api-version=2023-01-31"
+    );
+    let r = env
+        .arm(Method::PUT, &path, Some(json!({ "location": "westeurope" })))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let pid = r.body["properties"]["principalId"].as_str().unwrap().to_string();
+    let add = format!("/v1.0/groups/{GROUP_OUTER}/members/$ref");
+    let r = env.send(Method::POST, &add, Some(&t), Some(member_ref(&pid))).await;
+    assert_eq!((r.status, r.code()), (404, "Request_ResourceNotFound"));
+    let check = format!("/v1.0/servicePrincipals/{pid}/checkMemberGroups");
+    let r = env
+        .send(
+            Method::POST,
+            &check,
+            Some(&t),
+            Some(json!({ "groupIds": [GROUP_OUTER] })),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let r = env.send(Method::POST, &add, Some(&t), Some(member_ref(&pid))).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let r = env
+        .send(
+            Method::POST,
+            &check,
+            Some(&t),
+            Some(json!({ "groupIds": [GROUP_OUTER] })),
+        )
+        .await;
+    assert_eq!(r.body["value"], json!([GROUP_OUTER]));
+}

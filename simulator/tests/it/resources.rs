@@ -343,6 +343,49 @@ async fn user_assigned_identity_put_get_and_replication() {
 }
 
 #[tokio::test]
+async fn a_user_assigned_identity_put_replaces_tags_and_cannot_move() {
+    let env = env().await;
+    let path = format!(
+        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-tags?api-version=2023-01-31"
+    );
+    let r = env
+        .arm(
+            Method::PUT,
+            &path,
+            Some(json!({ "location": "westeurope", "tags": { "team": "platform", "env": "prod" } })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["tags"], json!({ "team": "platform", "env": "prod" }));
+    let pid = r.body["properties"]["principalId"].clone();
+    // PUT is create-or-update: the tags are replaced, the principal stays.
+    let r = env
+        .arm(
+            Method::PUT,
+            &path,
+            Some(json!({ "location": "West Europe", "tags": { "team": "apps" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["tags"], json!({ "team": "apps" }));
+    assert_eq!(r.body["properties"]["principalId"], pid);
+    assert_eq!(
+        env.arm(Method::GET, &path, None).await.body["tags"],
+        json!({ "team": "apps" })
+    );
+    let r = env.arm(Method::PUT, &path, Some(json!({ "location": "eastus" }))).await;
+    assert_eq!((r.status, r.code()), (400, "InvalidResourceLocation"));
+    let r = env
+        .arm(
+            Method::PUT,
+            &path,
+            Some(json!({ "location": "westeurope", "tags": { "n": 1 } })),
+        )
+        .await;
+    assert_eq!(r.status, 400, "tag values are strings");
+}
+
+#[tokio::test]
 async fn demo_world_loads_and_serves() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/world.json");
     let world = azure_simulator::World::from_file(&path).expect("demo world parses");
