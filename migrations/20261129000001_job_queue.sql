@@ -48,8 +48,10 @@ CREATE TABLE job (
 -- the index list is kept short: the hot path touches the primary key, seq, and two or three of these.
 -- Claim: due jobs in run_at order (matches the claim's ORDER BY exactly).
 CREATE INDEX job_due ON job (run_at, seq) WHERE state IN ('queued', 'waiting', 'retrying');
--- Per-target FIFO ("is an older unfinished job of my target there?") and listing by target.
-CREATE INDEX job_target ON job (target_key, seq) WHERE target_key IS NOT NULL;
+-- Per-target FIFO and dedup: "is an older unfinished job of my target there?" (Finished jobs
+-- are left out so that completing a job adds no entry here.)
+CREATE INDEX job_target ON job (target_key, seq)
+    WHERE state IN ('queued', 'running', 'waiting', 'retrying') AND target_key IS NOT NULL;
 -- Dedup of jobs without a target.
 CREATE INDEX job_dedup_active ON job (dedup_key)
     WHERE state IN ('queued', 'running', 'waiting', 'retrying') AND dedup_key IS NOT NULL AND target_key IS NULL;

@@ -59,7 +59,7 @@ pub(super) async fn run(
             if free == 0 {
                 break;
             }
-            if backlog && free * 2 < cfg.concurrency && running + reserved > 0 {
+            if backlog && free < cfg.concurrency && running + reserved > 0 {
                 let until = *gather_until.get_or_insert_with(|| Instant::now() + GATHER);
                 if Instant::now() < until {
                     break;

@@ -280,36 +280,29 @@ impl JobStore {
         let ids: Vec<Uuid> = done.iter().map(|d| d.0).collect();
         let epochs: Vec<i32> = done.iter().map(|d| d.1).collect();
         let results: Vec<Value> = done.iter().map(|d| d.2.clone()).collect();
-        let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        // The same statement wakes the replicas when a finished job's target has a successor
+        // waiting (its snapshot predates the update; successors are pending, untouched by it).
+        let rows: Vec<(Uuid, bool)> = sqlx::query_as(
             "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS t(id, epoch, result)), \
              done AS ( \
                UPDATE job SET state = 'succeeded', result = input.result, finalized_at = now(), \
                  lease_until = NULL, locked_by = NULL, wait = NULL, updated_at = now() \
                FROM input WHERE job.id = ANY($1) AND job.id = input.id AND job.lease_epoch = input.epoch \
                  AND job.state = 'running' \
-               RETURNING job.id, job.target_key) \
-             SELECT id, target_key FROM done",
+               RETURNING job.id, job.target_key), \
+             woke AS ( \
+               SELECT count(pg_notify('acr_attach_jobs', '')) AS n FROM ( \
+                 SELECT 1 FROM job s WHERE s.target_key IN (SELECT target_key FROM done) \
+                   AND s.state IN ('queued', 'waiting', 'retrying') LIMIT 1) successor) \
+             SELECT done.id, woke.n > 0 FROM done, woke",
         )
         .bind(&ids)
         .bind(&epochs)
         .bind(&results)
         .fetch_all(&self.pool)
         .await?;
-        let targets: Vec<String> = rows.iter().filter_map(|r| r.1.clone()).collect();
-        let successors = !targets.is_empty() && self.wake_successors(&targets).await?;
+        let successors = rows.iter().any(|r| r.1);
         Ok((rows.into_iter().map(|r| r.0).collect(), successors))
-    }
-
-    /// Another replica may hold the next job of a target that just finished: wake it.
-    async fn wake_successors(&self, targets: &[String]) -> sqlx::Result<bool> {
-        let woke: Option<(i32,)> = sqlx::query_as(
-            "SELECT 1 FROM (SELECT pg_notify('acr_attach_jobs', '') FROM job \
-               WHERE target_key = ANY($1) AND state IN ('queued', 'waiting', 'retrying') LIMIT 1) n",
-        )
-        .bind(targets)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(woke.is_some())
     }
 
     /// Every non-success end of an attempt, fenced by the lease epoch. Returns false when the
