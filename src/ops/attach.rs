@@ -20,7 +20,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::grant::{self, Granted, Recipient};
-use super::resolve::{self, Grantee, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Waits};
 use super::{ATTACH, Ops, PairArgs};
 use crate::attachments::Verified;
@@ -38,14 +38,7 @@ struct Progress {
     waits: Waits,
 }
 
-impl Snapshot for Progress {
-    fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress {
-            waits: waits.clone(),
-            ..self.clone()
-        }
-    }
-}
+super::resolve::pair_progress!(Progress);
 
 #[async_trait]
 impl JobHandler for Attach {
@@ -80,28 +73,14 @@ impl Attach {
         let ops = &*self.0;
         let mut waits = std::mem::take(&mut p.waits);
 
-        let grantee = match p.grantee.clone() {
-            Some(g) => g,
-            None => match resolve::grantee(ops, call, &args.cluster, &mut waits, |w| p.snapshot(w)).await? {
-                Step::Done(g) => {
-                    p.grantee = Some(g.clone());
-                    ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-                    g
-                }
-                Step::Wait(outcome) => return Ok(outcome),
-            },
+        let Pair {
+            grantee,
+            registry,
+            registry_id,
+        } = match resolve::pair(ops, ctx, call, args, p, &mut waits, false).await? {
+            Step::Done(pair) => pair,
+            Step::Wait(outcome) => return Ok(outcome),
         };
-
-        let registry = match p.registry.clone() {
-            Some(r) => r,
-            None => {
-                let r = resolve::registry(ops, call, &args.registry, &mut waits, |w| p.snapshot(w)).await?;
-                p.registry = Some(r.clone());
-                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-                r
-            }
-        };
-        let registry_id = resolve::registry_id(&registry)?;
 
         let mut granted = match p.granted.clone() {
             Some(g) => g,

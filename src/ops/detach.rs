@@ -18,13 +18,13 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::failures::generic;
-use super::resolve::{self, Grantee, ResolvedRegistry, Step};
-use super::waits::Waits;
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
+use super::waits::{Snapshot, Waits};
 use super::{DETACH, Ops, PairArgs};
 use crate::attachments::Verified;
 use crate::azure::{
-    ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER, CallContext, Deleted, RegistryId, RoleAssignment,
-    RoleAssignmentFilter, RoleAssignmentId, assignment_name,
+    ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER, CallContext, Deleted, RoleAssignment, RoleAssignmentFilter,
+    RoleAssignmentId, assignment_name,
 };
 use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
 
@@ -42,14 +42,7 @@ struct Progress {
     waits: Waits,
 }
 
-impl Progress {
-    fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress {
-            waits: waits.clone(),
-            ..self.clone()
-        }
-    }
-}
+super::resolve::pair_progress!(Progress);
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,34 +87,14 @@ impl Detach {
         let ops = &*self.0;
         let mut waits = std::mem::take(&mut p.waits);
 
-        let grantee = match p.grantee.clone() {
-            Some(g) => g,
-            None => {
-                let found = match resolve::grantee(ops, call, &args.cluster, &mut waits, |w| p.snapshot(w)).await {
-                    Ok(Step::Done(g)) => g,
-                    Ok(Step::Wait(outcome)) => return Ok(outcome),
-                    // The cluster was deleted: the identity we granted is still known to us.
-                    Err(e) if e.code == "ClusterNotFound" => recorded_grantee(ops, args).await?.ok_or(e)?,
-                    Err(e) => return Err(e),
-                };
-                p.grantee = Some(found.clone());
-                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-                found
-            }
+        let Pair {
+            grantee,
+            registry,
+            registry_id,
+        } = match resolve::pair(ops, ctx, call, args, p, &mut waits, true).await? {
+            Step::Done(pair) => pair,
+            Step::Wait(outcome) => return Ok(outcome),
         };
-        let registry = match p.registry.clone() {
-            Some(r) => r,
-            None => {
-                let r = resolve::registry(ops, call, &args.registry, &mut waits, |w| p.snapshot(w)).await?;
-                p.registry = Some(r.clone());
-                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-                r
-            }
-        };
-        let registry_id: RegistryId = registry
-            .id
-            .parse()
-            .map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))?;
         let scope = registry_id.as_resource_id().clone();
 
         // The deterministic assignment first: a just-made grant may not be listed yet.
@@ -237,19 +210,4 @@ impl Detach {
             "cluster": { "id": args.cluster.to_string() },
         })))
     }
-}
-
-/// The identity recorded when the pair was attached (the cluster may be gone).
-pub(super) async fn recorded_grantee(ops: &Ops, args: &PairArgs) -> Result<Option<Grantee>, JobError> {
-    let principal = ops
-        .attachments
-        .principal_of(&args.cluster.lower_key(), &args.registry.name())
-        .await
-        .map_err(|e| JobError::transient("DatabaseUnavailable", e.to_string()))?;
-    Ok(principal.map(|object_id| Grantee {
-        object_id,
-        source: "recordedAtAttach".into(),
-        client_id: None,
-        resource_id: None,
-    }))
 }

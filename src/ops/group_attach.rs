@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::grant::{self, Granted, Recipient};
 use super::membership::{self, GroupInfo, Membership, MembershipSlots};
-use super::resolve::{self, Grantee, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Verdict, Waits, condition, human, record_poll, wait};
 use super::{Ops, PairArgs, failures::generic};
 use crate::attachments::{Verified, via_group};
@@ -48,14 +48,7 @@ struct Propagation {
     polls: u32,
 }
 
-impl Snapshot for Progress {
-    fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress {
-            waits: waits.clone(),
-            ..self.clone()
-        }
-    }
-}
+super::resolve::pair_progress!(Progress);
 
 impl MembershipSlots for Progress {
     fn slot(&mut self, _group: Uuid) -> &mut Option<Membership> {
@@ -73,27 +66,14 @@ pub(super) async fn steps(
     let mut p: Progress = ctx.checkpoint();
     let mut waits = std::mem::take(&mut p.waits);
 
-    let grantee = match p.grantee.clone() {
-        Some(g) => g,
-        None => match resolve::grantee(ops, call, &args.cluster, &mut waits, |w| p.snapshot(w)).await? {
-            Step::Done(g) => {
-                p.grantee = Some(g.clone());
-                ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-                g
-            }
-            Step::Wait(outcome) => return Ok(outcome),
-        },
+    let Pair {
+        grantee,
+        registry,
+        registry_id,
+    } = match resolve::pair(ops, ctx, call, args, &mut p, &mut waits, false).await? {
+        Step::Done(pair) => pair,
+        Step::Wait(outcome) => return Ok(outcome),
     };
-    let registry = match p.registry.clone() {
-        Some(r) => r,
-        None => {
-            let r = resolve::registry(ops, call, &args.registry, &mut waits, |w| p.snapshot(w)).await?;
-            p.registry = Some(r.clone());
-            ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-            r
-        }
-    };
-    let registry_id = resolve::registry_id(&registry)?;
 
     let info = match p.group.clone() {
         Some(g) => g,

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::detach::{PULL_ROLES, recorded_grantee};
+use super::detach::PULL_ROLES;
 use super::failures::generic;
-use super::resolve::{self, Grantee, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Waits};
 use super::{Ops, PairArgs};
 use crate::attachments::{Verified, via_group};
@@ -48,14 +48,7 @@ struct MembershipResult {
     reason: String,
 }
 
-impl Snapshot for Progress {
-    fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress {
-            waits: waits.clone(),
-            ..self.clone()
-        }
-    }
-}
+super::resolve::pair_progress!(Progress);
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,30 +69,14 @@ pub(super) async fn steps(
     let mut p: Progress = ctx.checkpoint();
     let mut waits = std::mem::take(&mut p.waits);
 
-    let grantee = match p.grantee.clone() {
-        Some(g) => g,
-        None => {
-            let found = match resolve::grantee(ops, call, &args.cluster, &mut waits, |w| p.snapshot(w)).await {
-                Ok(Step::Done(g)) => g,
-                Ok(Step::Wait(outcome)) => return Ok(outcome),
-                Err(e) if e.code == "ClusterNotFound" => recorded_grantee(ops, args).await?.ok_or(e)?,
-                Err(e) => return Err(e),
-            };
-            p.grantee = Some(found.clone());
-            ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-            found
-        }
+    let Pair {
+        grantee,
+        registry,
+        registry_id,
+    } = match resolve::pair(ops, ctx, call, args, &mut p, &mut waits, true).await? {
+        Step::Done(pair) => pair,
+        Step::Wait(outcome) => return Ok(outcome),
     };
-    let registry = match p.registry.clone() {
-        Some(r) => r,
-        None => {
-            let r = resolve::registry(ops, call, &args.registry, &mut waits, |w| p.snapshot(w)).await?;
-            p.registry = Some(r.clone());
-            ctx.save_checkpoint(&p.snapshot(&waits)).await?;
-            r
-        }
-    };
-    let registry_id = resolve::registry_id(&registry)?;
     let member = grantee.object_id;
 
     let membership = match p.membership.clone() {

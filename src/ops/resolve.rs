@@ -246,3 +246,99 @@ pub fn registry_id(registry: &ResolvedRegistry) -> Result<crate::azure::Registry
         .parse()
         .map_err(|e| JobError::permanent("InvalidRegistryId", format!("ARM returned {e}")))
 }
+
+/// What a job must know before it touches a grant: who pulls, and from which registry.
+pub struct Pair {
+    pub grantee: Grantee,
+    pub registry: ResolvedRegistry,
+    pub registry_id: crate::azure::RegistryId,
+}
+
+/// Implements [`PairProgress`] and [`super::waits::Snapshot`] for a checkpoint struct with
+/// `grantee`, `registry` and `waits` fields.
+macro_rules! pair_progress {
+    ($t:ty) => {
+        impl $crate::ops::resolve::PairProgress for $t {
+            fn pair_slots(
+                &mut self,
+            ) -> (
+                &mut Option<$crate::ops::resolve::Grantee>,
+                &mut Option<$crate::ops::resolve::ResolvedRegistry>,
+            ) {
+                (&mut self.grantee, &mut self.registry)
+            }
+        }
+
+        impl $crate::ops::waits::Snapshot for $t {
+            fn snapshot(&self, waits: &$crate::ops::waits::Waits) -> Self {
+                Self {
+                    waits: waits.clone(),
+                    ..self.clone()
+                }
+            }
+        }
+    };
+}
+pub(crate) use pair_progress;
+
+/// A checkpoint that keeps the resolved pair, so a resumed job does not read it again.
+pub trait PairProgress: super::waits::Snapshot {
+    fn pair_slots(&mut self) -> (&mut Option<Grantee>, &mut Option<ResolvedRegistry>);
+}
+
+/// The first two steps of every attach and detach, each checkpointed. When `detaching`, a
+/// deleted cluster's identity is the one recorded at attach time.
+pub async fn pair<P: PairProgress>(
+    ops: &Ops,
+    ctx: &crate::queue::JobContext,
+    call: &CallContext,
+    args: &super::PairArgs,
+    p: &mut P,
+    waits: &mut Waits,
+    detaching: bool,
+) -> Result<Step<Pair>, JobError> {
+    let grantee = match p.pair_slots().0.clone() {
+        Some(g) => g,
+        None => {
+            let found = match grantee(ops, call, &args.cluster, waits, |w| p.snapshot(w)).await {
+                Ok(Step::Done(g)) => g,
+                Ok(Step::Wait(outcome)) => return Ok(Step::Wait(outcome)),
+                Err(e) if detaching && e.code == "ClusterNotFound" => recorded_grantee(ops, args).await?.ok_or(e)?,
+                Err(e) => return Err(e),
+            };
+            *p.pair_slots().0 = Some(found.clone());
+            ctx.save_checkpoint(&p.snapshot(waits)).await?;
+            found
+        }
+    };
+    let registry = match p.pair_slots().1.clone() {
+        Some(r) => r,
+        None => {
+            let r = registry(ops, call, &args.registry, waits, |w| p.snapshot(w)).await?;
+            *p.pair_slots().1 = Some(r.clone());
+            ctx.save_checkpoint(&p.snapshot(waits)).await?;
+            r
+        }
+    };
+    let registry_id = registry_id(&registry)?;
+    Ok(Step::Done(Pair {
+        grantee,
+        registry,
+        registry_id,
+    }))
+}
+
+/// The identity recorded when the pair was attached (the cluster may be gone since).
+async fn recorded_grantee(ops: &Ops, args: &super::PairArgs) -> Result<Option<Grantee>, JobError> {
+    let principal = ops
+        .attachments
+        .principal_of(&args.cluster.lower_key(), &args.registry.name())
+        .await
+        .map_err(|e| JobError::transient("DatabaseUnavailable", e.to_string()))?;
+    Ok(principal.map(|object_id| Grantee {
+        object_id,
+        source: "recordedAtAttach".into(),
+        client_id: None,
+        resource_id: None,
+    }))
+}
