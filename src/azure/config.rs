@@ -537,7 +537,7 @@ pub(crate) mod tests {
         "--azure-credential",
         "client-secret",
         "--azure-tenant-id",
-        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "7e7a0000-0000-4000-8000-000000000001",
         "--azure-client-id",
         "11111111-1111-1111-1111-111111111111",
         "--azure-client-secret",

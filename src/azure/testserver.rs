@@ -205,7 +205,7 @@ mod tests {
     use std::time::{Duration, Instant};
     use uuid::Uuid;
 
-    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const TENANT: &str = "7e7a0000-0000-4000-8000-000000000001";
     const SUB: &str = "00000000-0000-0000-0000-000000000000";
     const ARM_AUD: &str = "https://management.test.example";
     const GRAPH_AUD: &str = "https://graph.test.example";

@@ -130,7 +130,7 @@ async fn standalone_runner_writes_the_ca_and_serves_the_demo_world() {
     ]);
     let r = http
         .post(format!(
-            "https://localhost:{port}/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token"
+            "https://localhost:{port}/7e7a0000-0000-4000-8000-000000000001/oauth2/v2.0/token"
         ))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
