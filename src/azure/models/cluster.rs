@@ -1,0 +1,126 @@
+//! AKS managed clusters: the kubelet identity and the service principal profile.
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The kubelet identity of an AKS cluster (`identityProfile.kubeletidentity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletIdentity {
+    /// Object (principal) id: the grantee of role assignments.
+    #[serde(default)]
+    pub object_id: Option<String>,
+    /// Client id (what kubelet/IMDS uses).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// ARM id of the user-assigned identity.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+}
+
+/// An AKS managed cluster, reduced to what attach needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedCluster {
+    /// ARM id as returned.
+    pub id: String,
+    /// Cluster name.
+    pub name: String,
+    /// Region.
+    pub location: String,
+    /// `properties.provisioningState`.
+    pub provisioning_state: Option<String>,
+    /// `properties.identityProfile.kubeletidentity`, if any.
+    pub kubelet_identity: Option<KubeletIdentity>,
+    /// `properties.servicePrincipalProfile.clientId`: `"msi"` for managed-identity clusters,
+    /// the service principal's app id for SP clusters.
+    pub service_principal_client_id: Option<String>,
+    /// `properties.nodeResourceGroup`.
+    pub node_resource_group: Option<String>,
+}
+
+impl ManagedCluster {
+    /// True for managed-identity clusters (a kubelet identity with an object id, or
+    /// `servicePrincipalProfile.clientId == "msi"`).
+    pub fn is_msi_cluster(&self) -> bool {
+        self.kubelet_object_id().is_some()
+            || self
+                .service_principal_client_id
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case("msi"))
+    }
+
+    /// The kubelet identity's object id, if the cluster reports one.
+    pub fn kubelet_object_id(&self) -> Option<&str> {
+        self.kubelet_identity
+            .as_ref()
+            .and_then(|k| k.object_id.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// For service-principal clusters: the SP's app id (to resolve through Graph).
+    pub fn service_principal_app_id(&self) -> Option<&str> {
+        if self.kubelet_object_id().is_some() {
+            return None;
+        }
+        self.service_principal_client_id
+            .as_deref()
+            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("msi"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireClusterProps {
+    #[serde(default)]
+    provisioning_state: Option<String>,
+    #[serde(default)]
+    identity_profile: Option<BTreeMap<String, KubeletIdentity>>,
+    #[serde(default)]
+    service_principal_profile: Option<WireSpProfile>,
+    #[serde(default)]
+    node_resource_group: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSpProfile {
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WireCluster {
+    id: String,
+    name: String,
+    #[serde(default)]
+    location: String,
+    properties: Option<WireClusterProps>,
+}
+
+impl From<WireCluster> for ManagedCluster {
+    fn from(w: WireCluster) -> Self {
+        let p = w.properties;
+        let (provisioning_state, kubelet_identity, sp, node_rg) = match p {
+            Some(p) => (
+                p.provisioning_state,
+                p.identity_profile.and_then(|m| {
+                    m.into_iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("kubeletidentity"))
+                        .map(|(_, v)| v)
+                }),
+                p.service_principal_profile.and_then(|s| s.client_id),
+                p.node_resource_group,
+            ),
+            None => (None, None, None, None),
+        };
+        ManagedCluster {
+            id: w.id,
+            name: w.name,
+            location: w.location,
+            provisioning_state,
+            kubelet_identity,
+            service_principal_client_id: sp,
+            node_resource_group: node_rg,
+        }
+    }
+}
