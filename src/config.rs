@@ -163,6 +163,15 @@ pub struct ApiConfig {
     /// Requests taking longer are answered 503.
     #[arg(long, env = "ACR_ATTACH_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
     pub request_timeout: Duration,
+    /// API keys accepted on `/v1` as `Authorization: Bearer <key>` (comma-separated). Without
+    /// any, the API is open to whoever can reach it.
+    #[arg(
+        long = "api-key",
+        env = "ACR_ATTACH_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
 }
 
 /// Budgets of the Azure jobs: how long each kind of Azure delay is waited out.
@@ -289,6 +298,13 @@ impl Config {
             ("keep_succeeded", fmt_duration(q.keep_succeeded)),
             ("keep_failed", fmt_duration(q.keep_failed)),
             ("max_body_bytes", self.api.max_body_bytes.to_string()),
+            (
+                "api_keys",
+                match self.api.api_keys.len() {
+                    0 => "none: the API is open to anyone who can reach it".into(),
+                    n => format!("{n} configured (values not shown)"),
+                },
+            ),
             ("principal_budget", fmt_duration(self.ops.principal_budget)),
             ("authorization_budget", fmt_duration(self.ops.authorization_budget)),
             (

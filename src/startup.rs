@@ -42,7 +42,13 @@ impl Application {
         let settings = HttpSettings {
             max_body_bytes: config.api.max_body_bytes,
             request_timeout: config.api.request_timeout,
+            api_keys: config.api.api_keys.clone(),
         };
+        if config.api.api_keys.is_empty() && config.mode.api() {
+            tracing::warn!(
+                "no API keys configured (ACR_ATTACH_API_KEYS): anyone who can reach the API can attach and detach"
+            );
+        }
         let router = api::router(state, &settings);
         let (listener, addr) = if config.mode.api() {
             let l = TcpListener::bind(config.listen)

@@ -20,6 +20,7 @@ use crate::ops::OpsSettings;
 use crate::queue::JobStore;
 
 pub mod attachments;
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -42,6 +43,8 @@ pub struct AppState {
     info(title = "acr-attach", description = "Attach-as-a-service: let AKS clusters pull from Azure Container Registries, durably. \
 Requests that change Azure are accepted as jobs (202 + Operation-Location) and run by a worker pool with retries; \
 poll the job for its state, result and timeline."),
+    modifiers(&ApiKeyScheme),
+    security(("api_key" = [])),
     tags(
         (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
         (name = "kubelet identities", description = "Prepare a kubelet identity (groups, grants) before the cluster exists"),
@@ -50,6 +53,29 @@ poll the job for its state, result and timeline."),
     )
 )]
 struct ApiDoc;
+
+/// The `/v1` API key, so Swagger UI offers an "Authorize" button.
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "An API key from ACR_ATTACH_API_KEYS (when none is configured, /v1 is open)",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -73,6 +99,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Keys accepted on `/v1` (none: the API is open).
+    pub api_keys: Vec<String>,
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
@@ -84,6 +112,10 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            auth::ApiKeys::new(&settings.api_keys),
+            auth::require_key,
+        ))
         .layer(axum::middleware::from_fn(
             move |req, next: axum::middleware::Next| async move {
                 match tokio::time::timeout(timeout, next.run(req)).await {

@@ -114,6 +114,7 @@ pub fn test_config(db: &TestDb) -> Config {
             prune_interval: Duration::from_secs(3600),
         },
         api: ApiConfig {
+            api_keys: Vec::new(),
             max_body_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
         },

@@ -251,3 +251,50 @@ async fn swagger_ui_is_served_offline_and_the_committed_openapi_matches_the_code
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_guard_v1_and_leave_probes_open() {
+    let db = crate::helpers::TestDb::new().await;
+    let mut cfg = crate::helpers::test_config(&db);
+    cfg.api.api_keys = vec!["s3cret-one".into(), "s3cret-two".into()];
+    let app = TestApp::spawn_with(cfg, db, Handlers::new().with(Scripted::new(Arc::new(Log::default())))).await;
+    let e = assert_error(app.get("/v1/jobs").await, StatusCode::UNAUTHORIZED, "Unauthorized").await;
+    assert_eq!(e["error"]["target"], "Authorization");
+    let r = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .bearer_auth("s3cret-three")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_error(r, StatusCode::UNAUTHORIZED, "Unauthorized").await;
+    let r = app
+        .client
+        .post(app.url("/v1/attachments"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, StatusCode::UNAUTHORIZED, "Unauthorized").await;
+    assert_eq!(app.count_jobs().await, 0, "a refused request writes nothing");
+
+    for key in ["s3cret-one", "s3cret-two"] {
+        let r = app
+            .client
+            .get(app.url("/v1/jobs"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{key}");
+    }
+    for open in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/"] {
+        assert_eq!(
+            app.get(open).await.status(),
+            200,
+            "{open} stays open for probes and people"
+        );
+    }
+    app.stop().await;
+}
