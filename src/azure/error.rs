@@ -272,11 +272,6 @@ impl AzureErrorInfo {
         }
     }
 
-    /// True if [`Self::class`] is [`ErrorClass::Transient`].
-    pub fn is_transient(&self) -> bool {
-        self.class() == ErrorClass::Transient
-    }
-
     /// For authorization failures: the denied action and scope. ARM messages read
     /// "... does not have authorization ... to perform action 'X' over scope 'Y' ..."; Graph's
     /// `Authorization_RequestDenied` names neither, so the operation's permission hint and

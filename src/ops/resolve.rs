@@ -77,10 +77,7 @@ pub async fn grantee<C: Ser>(
                 format!("the cluster reports a kubelet object id '{oid}' that is not a GUID"),
             )
         })?;
-        if let Some(waited) = waits.done(condition::CLUSTER_PROVISIONING) {
-            metrics::histogram!("acr_attach_propagation_seconds", "condition" => condition::CLUSTER_PROVISIONING)
-                .record(waited.as_secs_f64());
-        }
+        waits.met(condition::CLUSTER_PROVISIONING);
         let k = mc.kubelet_identity.clone().unwrap_or_default();
         return Ok(Step::Done(Grantee {
             object_id,

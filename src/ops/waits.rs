@@ -88,14 +88,6 @@ impl Waits {
             .record(waited.as_secs_f64());
         Some(waited)
     }
-
-    /// How long `condition` has been waited for so far (zero if it is not being waited for).
-    pub fn waited(&self, condition: &str) -> Duration {
-        self.0
-            .get(condition)
-            .map(|st| (Utc::now() - st.since).to_std().unwrap_or_default())
-            .unwrap_or_default()
-    }
 }
 
 /// One check of a condition, in the job's timeline: what was looked at and what was seen, so a

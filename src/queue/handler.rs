@@ -216,11 +216,6 @@ impl JobContext {
             tracing::warn!(job = %self.id, error = %e, "could not record a job event");
         }
     }
-
-    /// True once the job was cancelled, lost its lease, or the replica is stopping.
-    pub fn is_stopped(&self) -> bool {
-        self.stop.token.is_cancelled()
-    }
 }
 
 fn lease_lost() -> JobError {

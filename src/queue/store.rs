@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::model::{Enqueued, ErrorRecord, Job, JobEvent, JobFilter, NewJob, WaitRecord};
+use super::model::{Enqueued, ErrorRecord, Job, JobEvent, JobFilter, NewJob};
 use super::state::JobState;
 
 /// The NOTIFY channel that wakes dispatchers (payload unused).
@@ -565,11 +565,4 @@ async fn notify_pool(pool: &PgPool, channel: &str) -> sqlx::Result<()> {
         .execute(pool)
         .await?;
     Ok(())
-}
-
-impl WaitRecord {
-    /// How long the job has been waiting for its current condition.
-    pub fn waited(&self) -> chrono::Duration {
-        Utc::now() - self.since
-    }
 }
