@@ -66,13 +66,11 @@ impl JobHandler for Detach {
 
     async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let args: PairArgs = ctx.args()?;
-        let call = CallContext::new(ctx.id);
-        let result = match args.group {
-            Some(group) => super::group_detach::steps(&self.0, ctx, &args, group, &call).await,
-            None => self.steps(ctx, &args, &mut ctx.checkpoint(), &call).await,
-        };
-        super::record_calls(ctx, &call).await;
-        result
+        super::with_calls(ctx, async |call| match args.group {
+            Some(group) => super::group_detach::steps(&self.0, ctx, &args, group, call).await,
+            None => self.steps(ctx, &args, &mut ctx.checkpoint(), call).await,
+        })
+        .await
     }
 }
 

@@ -116,10 +116,10 @@ impl JobHandler for KubeletIdentity {
 
     async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
         let args: KubeletIdentityArgs = ctx.args()?;
-        let call = CallContext::new(ctx.id);
-        let result = steps(&self.0, ctx, &args, &mut ctx.checkpoint(), &call).await;
-        super::record_calls(ctx, &call).await;
-        result
+        super::with_calls(ctx, async |call| {
+            steps(&self.0, ctx, &args, &mut ctx.checkpoint(), call).await
+        })
+        .await
     }
 }
 

@@ -124,6 +124,18 @@ pub fn handlers(ops: Arc<Ops>) -> Handlers {
         .with(KubeletIdentity(ops))
 }
 
+/// Run one attempt's steps with a call context carrying the job's id as correlation id, then
+/// put every Azure call it made into the timeline (also when the steps failed).
+pub(crate) async fn with_calls(
+    ctx: &crate::queue::JobContext,
+    steps: impl AsyncFnOnce(&crate::azure::CallContext) -> Result<crate::queue::Outcome, crate::queue::JobError>,
+) -> Result<crate::queue::Outcome, crate::queue::JobError> {
+    let call = crate::azure::CallContext::new(ctx.id);
+    let result = steps(&call).await;
+    record_calls(ctx, &call).await;
+    result
+}
+
 /// Every ARM/Graph call of the attempt goes into the job's timeline (with `x-ms-request-id`,
 /// which Azure support asks for) and into the metrics.
 pub(crate) async fn record_calls(ctx: &crate::queue::JobContext, call: &crate::azure::CallContext) {
