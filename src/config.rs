@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::api::auth::AuthConfig;
 use crate::azure::AzureConfig;
 use crate::ops::OpsSettings;
 use crate::queue::WorkerConfig;
@@ -41,6 +42,30 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage API keys (for callers that cannot use Entra ID).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once and stored only as a digest.
+    Create {
+        /// The name the policy and the audit trail use for this caller.
+        #[arg(long)]
+        name: String,
+        /// The key stops working after this long (e.g. 90d); without it, until revoked.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<Duration>,
+    },
+    /// List the keys (names, dates; never the keys).
+    List,
+    /// Revoke the live key with this name.
+    Revoke { name: String },
 }
 
 /// What `acr-attach serve` runs.
@@ -65,6 +90,8 @@ pub struct Config {
     pub queue: QueueConfig,
     #[command(flatten)]
     pub api: ApiConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
     #[command(flatten)]
     pub ops: OpsConfig,
     #[command(flatten)]
@@ -163,15 +190,6 @@ pub struct ApiConfig {
     /// Requests taking longer are answered 503.
     #[arg(long, env = "ACR_ATTACH_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
     pub request_timeout: Duration,
-    /// API keys accepted on `/v1` as `Authorization: Bearer <key>` (comma-separated). Without
-    /// any, the API is open to whoever can reach it.
-    #[arg(
-        long = "api-key",
-        env = "ACR_ATTACH_API_KEYS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub api_keys: Vec<String>,
 }
 
 /// Budgets of the Azure jobs: how long each kind of Azure delay is waited out.
@@ -299,11 +317,29 @@ impl Config {
             ("keep_failed", fmt_duration(q.keep_failed)),
             ("max_body_bytes", self.api.max_body_bytes.to_string()),
             (
-                "api_keys",
-                match self.api.api_keys.len() {
-                    0 => "none: the API is open to anyone who can reach it".into(),
-                    n => format!("{n} configured (values not shown)"),
-                },
+                "auth",
+                self.auth
+                    .effective_methods(self.simulator.is_some())
+                    .iter()
+                    .map(|m| format!("{m:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "entra",
+                format!(
+                    "authority={} audience=[{}]",
+                    self.auth.entra_authority.as_deref().unwrap_or("(unset)"),
+                    self.auth.entra_audience.join(",")
+                ),
+            ),
+            (
+                "policy",
+                self.auth
+                    .policy
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "(none)".into()),
             ),
             ("principal_budget", fmt_duration(self.ops.principal_budget)),
             ("authorization_budget", fmt_duration(self.ops.authorization_budget)),

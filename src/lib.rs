@@ -8,6 +8,7 @@
 //! - [`config`]: every setting in one typed struct.
 pub mod api;
 pub mod attachments;
+pub mod audit;
 pub mod azure;
 pub mod config;
 pub mod db;

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::auth::{ApiKeyStore, AuthMethod, Authenticator, EntraSettings, EntraValidator};
+use crate::api::policy::PolicyHandle;
 use crate::api::{self, AppState, HttpSettings};
 use crate::attachments::AttachmentStore;
 use crate::config::Config;
@@ -18,6 +20,8 @@ pub struct Application {
     listen_pool: sqlx::PgPool,
     handlers: Handlers,
     config: Config,
+    /// Background tasks of the API (policy reload), stopped with the application.
+    background: CancellationToken,
 }
 
 impl Application {
@@ -32,23 +36,28 @@ impl Application {
         let listen_pool = db::listen_pool(&config.database)?;
         let store = JobStore::new(pool.clone());
         let handlers = handlers(&pool);
+        let background = CancellationToken::new();
+        let (authenticator, policy) = if config.mode.api() {
+            security(&config, &pool, background.clone()).await?
+        } else {
+            (Authenticator::open(), PolicyHandle::open())
+        };
         let state = AppState {
             store: store.clone(),
             attachments: AttachmentStore::new(pool.clone()),
             ops: config.ops.settings(),
-            pool,
+            pool: pool.clone(),
             metrics: telemetry::metrics_handle(),
+            policy,
+            audit: crate::audit::AuditStore::new(pool.clone()),
         };
         let settings = HttpSettings {
             max_body_bytes: config.api.max_body_bytes,
             request_timeout: config.api.request_timeout,
-            api_keys: config.api.api_keys.clone(),
+            authenticator,
+            rate_limit: config.auth.rate_limit,
+            rate_burst: config.auth.rate_burst,
         };
-        if config.api.api_keys.is_empty() && config.mode.api() {
-            tracing::warn!(
-                "no API keys configured (ACR_ATTACH_API_KEYS): anyone who can reach the API can attach and detach"
-            );
-        }
         let router = api::router(state, &settings);
         let (listener, addr) = if config.mode.api() {
             let l = TcpListener::bind(config.listen)
@@ -67,6 +76,7 @@ impl Application {
             listen_pool,
             handlers,
             config,
+            background,
         })
     }
 
@@ -102,6 +112,7 @@ impl Application {
         if let Some(w) = workers {
             w.wait().await;
         }
+        self.background.cancel();
         self.store.pool().close().await;
         Ok(())
     }
@@ -125,4 +136,96 @@ pub fn shutdown_on_signals() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+/// How callers authenticate and what they may do, from the configuration. Refuses to start
+/// without a way to authenticate (unless `--auth none`, chosen explicitly or by `--simulator`),
+/// and without a policy when callers authenticate.
+async fn security(
+    config: &Config,
+    pool: &sqlx::PgPool,
+    stop: CancellationToken,
+) -> anyhow::Result<(Authenticator, PolicyHandle)> {
+    let auth = &config.auth;
+    let methods = auth.effective_methods(config.simulator.is_some());
+    let policy = match &auth.policy {
+        Some(path) => Some(PolicyHandle::watch(path.clone(), auth.policy_reload, stop).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    if methods.contains(&AuthMethod::None) {
+        if methods.len() > 1 {
+            anyhow::bail!("--auth none cannot be combined with other methods");
+        }
+        tracing::warn!(
+            "authentication is OFF (--auth none): anyone who can reach the API is 'anonymous'{}",
+            if policy.is_none() {
+                " and may attach and detach anything acr-attach can reach"
+            } else {
+                ""
+            }
+        );
+        return Ok((Authenticator::open(), policy.unwrap_or_else(PolicyHandle::open)));
+    }
+    let Some(policy) = policy else {
+        anyhow::bail!(
+            "callers authenticate ({}) but no authorisation policy is given: set ACR_ATTACH_POLICY (--policy) to a \
+             policy file (docs/security.md); everything is denied without one",
+            methods
+                .iter()
+                .map(|m| format!("{m:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    };
+    let entra = if methods.contains(&AuthMethod::Entra) {
+        let authority = auth.entra_authority.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "Entra authentication needs ACR_ATTACH_ENTRA_AUTHORITY (--entra-authority), e.g. \
+                 https://login.microsoftonline.com/<tenant id>/v2.0, and ACR_ATTACH_ENTRA_AUDIENCE; or choose \
+                 --auth api-keys (keys from `acr-attach keys create`), or --auth none"
+            )
+        })?;
+        if !authority.starts_with("https://") {
+            anyhow::bail!("ACR_ATTACH_ENTRA_AUTHORITY must be an https URL: {authority}");
+        }
+        if auth.entra_audience.is_empty() {
+            anyhow::bail!(
+                "Entra authentication needs ACR_ATTACH_ENTRA_AUDIENCE (--entra-audience): the application (client) id \
+                 and/or identifier URI of acr-attach's API app registration"
+            );
+        }
+        let validator = EntraValidator::new(
+            EntraSettings {
+                authority,
+                audiences: auth.entra_audience.clone(),
+                refresh_interval: auth.entra_keys_refresh,
+                leeway: std::time::Duration::from_secs(60),
+            },
+            https_client(config.azure.ca_bundle.as_deref())?,
+        );
+        // Warm the key cache; an unreachable authority is retried on the first request.
+        match validator.refresh().await {
+            Ok(n) => tracing::info!(authority = %validator.authority(), keys = n, "Entra token validation ready"),
+            Err(e) => tracing::warn!(error = ?e, "Entra signing keys not fetched yet; retrying on the first request"),
+        }
+        Some(validator)
+    } else {
+        None
+    };
+    let keys = methods
+        .contains(&AuthMethod::ApiKeys)
+        .then(|| ApiKeyStore::new(pool.clone()));
+    Ok((Authenticator::new(entra, keys), policy))
+}
+
+/// The HTTPS client for the Entra authority (with the extra CA bundle, if any).
+fn https_client(ca_bundle: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("acr-attach/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_bundle {
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem)?);
+    }
+    Ok(b.build()?)
 }

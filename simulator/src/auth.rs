@@ -1,33 +1,46 @@
-//! The Entra token endpoint and the access tokens it mints (JWT-shaped, HMAC-signed with a
-//! per-start key so a token from another simulator run is rejected like a forged one).
+//! The Entra side: the token endpoint, OpenID discovery, the JWKS, and the access tokens the
+//! simulator mints. Tokens are RS256 JWTs signed with per-start RSA keys (`keys.rs`), so a
+//! token from another simulator run is refused like a forged one, and third-party validators
+//! can check them against the published keys as they would check Entra's.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use ring::hmac;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::keys::{KeyRing, SigningKey};
 use crate::reply;
 use crate::state::Shared;
+use crate::world::{Application, Caller, World};
 
-/// Claims carried by simulator tokens (the subset ARM and Graph actually look at).
+/// Claims ARM and Graph look at. ARM and Graph tokens are minted from this struct (v1.0
+/// shape); reading is lenient, so any token the simulator signed can be presented.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Claims {
     pub aud: String,
     pub iss: String,
+    #[serde(default)]
     pub iat: i64,
+    #[serde(default)]
     pub nbf: i64,
     pub exp: i64,
     pub tid: String,
     pub oid: String,
+    #[serde(default)]
     pub sub: String,
+    /// `appid` (v1.0) or `azp` (v2.0).
+    #[serde(default, alias = "azp")]
     pub appid: String,
+    /// `appidacr` (v1.0) or `azpacr` (v2.0).
+    #[serde(default, alias = "azpacr")]
     pub appidacr: String,
+    #[serde(default)]
     pub idtyp: String,
+    #[serde(default)]
     pub ver: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
@@ -40,28 +53,46 @@ pub(crate) enum TokenError {
     Expired { exp: i64 },
 }
 
-fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    hmac::sign(&k, data).as_ref().to_vec()
-}
-
-pub(crate) fn mint(key: &[u8], claims: &Claims) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+/// Signs `claims` as a compact JWS: RS256, with `kid` and `x5t` naming `key`, as Entra does.
+pub(crate) fn sign_with(key: &SigningKey, claims: &impl Serialize) -> String {
+    let header = format!(
+        r#"{{"typ":"JWT","alg":"RS256","x5t":"{kid}","kid":"{kid}"}}"#,
+        kid = key.kid
+    );
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
-    let signing_input = format!("{header}.{payload}");
-    let sig = URL_SAFE_NO_PAD.encode(sign(key, signing_input.as_bytes()));
+    let signing_input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header));
+    let sig = URL_SAFE_NO_PAD.encode(key.sign(signing_input.as_bytes()));
     format!("{signing_input}.{sig}")
 }
 
-/// Checks signature and lifetime; audience is the caller's business (ARM and Graph differ).
-pub(crate) fn verify(key: &[u8], token: &str) -> Result<Claims, TokenError> {
+/// Signs `claims` with the current signing key.
+pub(crate) fn mint(keys: &KeyRing, claims: &impl Serialize) -> String {
+    sign_with(&keys.current(), claims)
+}
+
+/// Checks the header (`alg` RS256, a `kid` in the JWKS), the signature and the lifetime;
+/// audience is the caller's business (ARM and Graph differ).
+pub(crate) fn verify(keys: &KeyRing, token: &str) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(TokenError::Malformed)?;
+    if header["alg"] != "RS256" {
+        return Err(TokenError::Malformed);
+    }
+    let key = header["kid"]
+        .as_str()
+        .and_then(|kid| keys.find(kid))
+        .ok_or(TokenError::Malformed)?;
     let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    hmac::verify(&k, format!("{h}.{p}").as_bytes(), &sig).map_err(|_| TokenError::Malformed)?;
+    if !key.verify(format!("{h}.{p}").as_bytes(), &sig) {
+        return Err(TokenError::Malformed);
+    }
     let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Malformed)?;
     let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     let now = Utc::now().timestamp();
@@ -79,20 +110,62 @@ pub(crate) fn same_audience(a: &str, b: &str) -> bool {
     a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
-fn entra_error(shared: &Shared, status: StatusCode, error: &str, code: u32, text: &str) -> Response {
-    let trace = Uuid::new_v4();
-    let corr = Uuid::new_v4();
-    let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let body = json!({
-        "error": error,
-        "error_description": format!("AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {ts}"),
-        "error_codes": [code],
-        "timestamp": ts,
-        "trace_id": trace.to_string(),
-        "correlation_id": corr.to_string(),
-        "error_uri": format!("{}/error?code={code}", shared.base_url),
-    });
-    reply::json(status, &body)
+/// The v2.0 issuer of tokens for API applications: `{base}/{tenant}/v2.0`.
+pub(crate) fn issuer_v2(base: &str, tenant: &str) -> String {
+    format!("{base}/{tenant}/v2.0")
+}
+
+/// The v1.0 issuer on the simulator host (real Entra: `https://sts.windows.net/{tenant}/`).
+pub(crate) fn issuer_v1(base: &str, tenant: &str) -> String {
+    format!("{base}/{tenant}/")
+}
+
+/// An Entra error (`AADSTS...`) waiting to be rendered.
+#[derive(Debug)]
+pub(crate) struct EntraError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub code: u32,
+    pub text: String,
+}
+
+fn fail(status: StatusCode, error: &'static str, code: u32, text: impl Into<String>) -> EntraError {
+    EntraError {
+        status,
+        error,
+        code,
+        text: text.into(),
+    }
+}
+
+impl EntraError {
+    fn render(&self, shared: &Shared) -> Response {
+        let trace = Uuid::new_v4();
+        let corr = Uuid::new_v4();
+        let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let (code, text) = (self.code, &self.text);
+        let body = json!({
+            "error": self.error,
+            "error_description": format!("AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {ts}"),
+            "error_codes": [code],
+            "timestamp": ts,
+            "trace_id": trace.to_string(),
+            "correlation_id": corr.to_string(),
+            "error_uri": format!("{}/error?code={code}", shared.base_url),
+        });
+        reply::json(self.status, &body)
+    }
+}
+
+fn tenant_not_found(tenant: &str, error: &'static str) -> EntraError {
+    fail(
+        StatusCode::BAD_REQUEST,
+        error,
+        90002,
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        ),
+    )
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token` (client credentials). Returns the client id seen, for the
@@ -108,113 +181,350 @@ pub(crate) fn token_endpoint(shared: &Shared, tenant: &str, body: &[u8]) -> (Opt
             .filter(|v| !v.is_empty())
     };
     let client_id = field("client_id");
-    let state = shared.lock();
-    let world = &state.world;
+    let result = {
+        let state = shared.lock();
+        authenticate_client(&state.world, tenant, &field)
+            .and_then(|caller| issue(shared, &state.world, caller, &field("scope").unwrap_or_default()))
+    };
+    let response = match result {
+        Ok(issued) => reply::json(
+            StatusCode::OK,
+            &json!({
+                "token_type": "Bearer",
+                "expires_in": issued.lifetime,
+                "ext_expires_in": issued.lifetime,
+                "access_token": issued.token,
+            }),
+        ),
+        Err(e) => e.render(shared),
+    };
+    (client_id, response)
+}
+
+/// The client-credentials checks, in Entra's order: tenant, grant type, client, secret.
+fn authenticate_client<'w>(
+    world: &'w World,
+    tenant: &str,
+    field: &dyn Fn(&str) -> Option<String>,
+) -> Result<&'w Caller, EntraError> {
     if !tenant.eq_ignore_ascii_case(&world.tenant_id) {
-        let text = format!(
-            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
-        );
-        return (
-            client_id,
-            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 90002, &text),
-        );
+        return Err(tenant_not_found(tenant, "invalid_request"));
     }
-    let Some(grant) = field("grant_type") else {
-        let text = "The request body must contain the following parameter: 'grant_type'.";
-        return (
-            client_id,
-            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 900144, text),
-        );
+    let missing = |name: &str| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{name}'."),
+        )
     };
+    let grant = field("grant_type").ok_or_else(|| missing("grant_type"))?;
     if grant != "client_credentials" {
-        let text = format!(
-            "The request body must contain the following parameter: 'grant_type'. The provided grant type '{grant}' is not supported by this simulator."
-        );
-        return (
-            client_id,
-            entra_error(shared, StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, &text),
-        );
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!(
+                "The request body must contain the following parameter: 'grant_type'. The provided grant type '{grant}' is not supported by this simulator."
+            ),
+        ));
     }
-    let Some(cid) = client_id.clone() else {
-        let text = "The request body must contain the following parameter: 'client_id'.";
-        return (
-            None,
-            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 900144, text),
-        );
-    };
+    let cid = field("client_id").ok_or_else(|| missing("client_id"))?;
     let Some(caller) = world.callers.iter().find(|c| c.client_id.eq_ignore_ascii_case(&cid)) else {
-        let text = format!(
-            "Application with identifier '{cid}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-            world.tenant_id
-        );
-        return (
-            client_id,
-            entra_error(shared, StatusCode::BAD_REQUEST, "unauthorized_client", 700016, &text),
-        );
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{cid}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                world.tenant_id
+            ),
+        ));
     };
     match field("client_secret") {
-        None => {
-            let text = "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
-            return (
-                client_id,
-                entra_error(shared, StatusCode::UNAUTHORIZED, "invalid_client", 7000218, text),
-            );
-        }
-        Some(secret) if secret != caller.client_secret => {
-            let text = format!(
+        None => Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+        Some(secret) if secret != caller.client_secret => Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
                 caller.client_id
-            );
-            return (
-                client_id,
-                entra_error(shared, StatusCode::UNAUTHORIZED, "invalid_client", 7000215, &text),
-            );
-        }
-        Some(_) => {}
+            ),
+        )),
+        Some(_) => Ok(caller),
     }
-    let scope = field("scope").unwrap_or_default();
-    let resource = scope.strip_suffix("/.default").unwrap_or("");
+}
+
+/// An issued access token.
+pub(crate) struct Issued {
+    pub token: String,
+    pub lifetime: i64,
+}
+
+/// Issues an access token for `scope` to an authenticated caller: ARM and Graph get v1.0
+/// tokens as before; an API application gets the token version it requests, with the app
+/// roles assigned directly to the caller.
+pub(crate) fn issue(shared: &Shared, world: &World, caller: &Caller, scope: &str) -> Result<Issued, EntraError> {
+    if scope.is_empty() || scope.contains(' ') {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        ));
+    }
+    let Some(resource) = scope.strip_suffix("/.default") else {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    };
+    let now = Utc::now().timestamp();
+    let lifetime = world.behaviour.token_lifetime_seconds as i64;
     let is_arm =
         same_audience(resource, &world.arm_audience) || same_audience(resource, "https://management.core.windows.net");
     let is_graph = same_audience(resource, &world.graph_audience);
-    if scope.contains(' ') || !(is_arm || is_graph) {
-        let text = format!(
-            "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
-        );
-        return (
-            client_id,
-            entra_error(shared, StatusCode::BAD_REQUEST, "invalid_scope", 70011, &text),
-        );
-    }
-    let now = Utc::now().timestamp();
-    let lifetime = world.behaviour.token_lifetime_seconds as i64;
-    let claims = Claims {
-        aud: resource.to_string(),
-        iss: format!("https://sts.windows.net/{}/", world.tenant_id),
-        iat: now,
-        nbf: now,
-        exp: now + lifetime,
-        tid: world.tenant_id.clone(),
-        oid: caller.object_id.clone(),
-        sub: caller.object_id.clone(),
-        appid: caller.client_id.clone(),
-        appidacr: "1".into(),
-        idtyp: "app".into(),
-        ver: "1.0".into(),
-        roles: if is_graph {
-            caller.graph_permissions.clone()
-        } else {
-            Vec::new()
-        },
+    let token = if is_arm || is_graph {
+        let claims = Claims {
+            aud: resource.to_string(),
+            iss: format!("https://sts.windows.net/{}/", world.tenant_id),
+            iat: now,
+            nbf: now,
+            exp: now + lifetime,
+            tid: world.tenant_id.clone(),
+            oid: caller.object_id.clone(),
+            sub: caller.object_id.clone(),
+            appid: caller.client_id.clone(),
+            appidacr: "1".into(),
+            idtyp: "app".into(),
+            ver: "1.0".into(),
+            roles: if is_graph {
+                caller.graph_permissions.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        mint(&shared.signing_key, &claims)
+    } else if let Some((app, aud)) = world
+        .applications
+        .iter()
+        .find_map(|a| a.resource_name(resource).map(|aud| (a, aud)))
+    {
+        let claims = app_claims(&shared.base_url, world, app, &aud, caller, now, lifetime)?;
+        mint(&shared.signing_key, &claims)
+    } else {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                world.tenant_id
+            ),
+        ));
     };
-    let token = mint(&shared.signing_key, &claims);
-    let body = json!({
-        "token_type": "Bearer",
-        "expires_in": lifetime,
-        "ext_expires_in": lifetime,
-        "access_token": token,
-    });
-    (client_id, reply::json(StatusCode::OK, &body))
+    Ok(Issued { token, lifetime })
+}
+
+/// App-only access token claims for an API application, v1.0 or v2.0 as it requests.
+/// `roles` holds the values of app roles assigned directly to the caller's service principal:
+/// Entra does not put roles a service principal holds through a group into app-only tokens.
+fn app_claims(
+    base: &str,
+    world: &World,
+    app: &Application,
+    aud_v1: &str,
+    caller: &Caller,
+    now: i64,
+    lifetime: i64,
+) -> Result<Value, EntraError> {
+    let roles: Vec<&str> = app
+        .roles_of(&caller.object_id)
+        .into_iter()
+        .map(|r| r.value.as_str())
+        .collect();
+    if app.app_role_assignment_required && roles.is_empty() {
+        let name = |n: &str| if n.is_empty() { String::new() } else { format!("({n})") };
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            501051,
+            format!(
+                "Application '{}'{} is not assigned to a role for the application '{}'{}.",
+                caller.client_id,
+                name(&caller.display_name),
+                app.app_id,
+                name(&app.display_name)
+            ),
+        ));
+    }
+    let tenant = &world.tenant_id;
+    let uti = URL_SAFE_NO_PAD.encode(&Uuid::new_v4().as_bytes()[..16]);
+    let mut claims = if app.requested_access_token_version == 1 {
+        let iss = issuer_v1(base, tenant);
+        json!({
+            "aud": aud_v1,
+            "iss": iss,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "appid": caller.client_id,
+            "appidacr": "1",
+            "idp": iss,
+            "idtyp": "app",
+            "oid": caller.object_id,
+            "sub": caller.object_id,
+            "tid": tenant,
+            "uti": uti,
+            "ver": "1.0",
+        })
+    } else {
+        json!({
+            "aud": app.app_id,
+            "iss": issuer_v2(base, tenant),
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "azp": caller.client_id,
+            "azpacr": "1",
+            "idtyp": "app",
+            "oid": caller.object_id,
+            "sub": caller.object_id,
+            "tid": tenant,
+            "uti": uti,
+            "ver": "2.0",
+        })
+    };
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
+    Ok(claims)
+}
+
+/// OpenID discovery and the JWKS, at the authority host like Entra's:
+/// `/{tenant}/v2.0/.well-known/openid-configuration`, `/{tenant}/.well-known/openid-configuration`,
+/// `/{tenant}/discovery/v2.0/keys` and `/{tenant}/discovery/keys`. `None` when the path is not one
+/// of them; otherwise the operation id and the response.
+pub(crate) fn discovery(shared: &Shared, method: &Method, segs: &[&str]) -> Option<(&'static str, Response)> {
+    let l: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let ls: Vec<&str> = l.iter().map(String::as_str).collect();
+    let (operation, v2, keys) = match ls.as_slice() {
+        [_, "v2.0", ".well-known", "openid-configuration"] => ("OpenIdConfiguration", true, false),
+        [_, ".well-known", "openid-configuration"] => ("OpenIdConfiguration", false, false),
+        [_, "discovery", "v2.0", "keys"] => ("Jwks", true, true),
+        [_, "discovery", "keys"] => ("Jwks", false, true),
+        _ => return None,
+    };
+    if method != Method::GET && method != Method::HEAD {
+        let body = json!({ "error": "invalid_request", "error_description": "AADSTS900561: The endpoint only accepts GET requests." });
+        return Some((operation, reply::json(StatusCode::METHOD_NOT_ALLOWED, &body)));
+    }
+    let tenant = shared.lock().world.tenant_id.clone();
+    if !segs[0].eq_ignore_ascii_case(&tenant) {
+        return Some((operation, tenant_not_found(segs[0], "invalid_tenant").render(shared)));
+    }
+    let base = &shared.base_url;
+    let body = match (keys, v2) {
+        (true, _) => {
+            let issuer = issuer_v2(base, &tenant);
+            let keys: Vec<Value> = shared
+                .signing_key
+                .published()
+                .iter()
+                .map(|k| k.jwk(v2.then_some(issuer.as_str())))
+                .collect();
+            json!({ "keys": keys })
+        }
+        (false, true) => openid_configuration_v2(base, &tenant),
+        (false, false) => openid_configuration_v1(base, &tenant),
+    };
+    let mut response = reply::json(StatusCode::OK, &body);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400, private"),
+    );
+    Some((operation, response))
+}
+
+fn host_of(base: &str) -> &str {
+    base.trim_start_matches("https://")
+}
+
+fn openid_configuration_v2(base: &str, t: &str) -> Value {
+    json!({
+        "token_endpoint": format!("{base}/{t}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": issuer_v2(base, t),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        "authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{t}/oauth2/v2.0/logout"),
+        "claims_supported": [
+            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
+            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
+            "name", "tid", "ver", "at_hash", "c_hash", "email"
+        ],
+        "kerberos_endpoint": format!("{base}/{t}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": host_of(base),
+        "rbac_url": "https://pas.windows.net",
+    })
+}
+
+fn openid_configuration_v1(base: &str, t: &str) -> Value {
+    json!({
+        "token_endpoint": format!("{base}/{t}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{t}/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": issuer_v1(base, t),
+        "microsoft_multi_refresh_token": true,
+        "authorization_endpoint": format!("{base}/{t}/oauth2/authorize"),
+        "device_authorization_endpoint": format!("{base}/{t}/oauth2/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{t}/oauth2/logout"),
+        "claims_supported": [
+            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
+            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email",
+            "given_name", "family_name", "nickname"
+        ],
+        "check_session_iframe": format!("{base}/{t}/oauth2/checksession"),
+        "userinfo_endpoint": format!("{base}/{t}/openid/userinfo"),
+        "kerberos_endpoint": format!("{base}/{t}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": host_of(base),
+        "rbac_url": "https://pas.windows.net",
+    })
 }
 
 #[cfg(test)]
@@ -239,14 +549,42 @@ mod tests {
         }
     }
 
+    fn tamper_header(token: &str, header: &str) -> String {
+        let rest = token.split_once('.').unwrap().1;
+        format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header))
+    }
+
     #[test]
-    fn tokens_round_trip_and_reject_tampering_and_expiry() {
-        let key = b"k1";
-        let t = mint(key, &claims(i64::MAX / 2));
-        assert_eq!(verify(key, &t).unwrap().oid, "o");
-        assert!(matches!(verify(b"k2", &t), Err(TokenError::Malformed)));
-        assert!(matches!(verify(key, "a.b"), Err(TokenError::Malformed)));
-        let old = mint(key, &claims(1));
-        assert!(matches!(verify(key, &old), Err(TokenError::Expired { exp: 1 })));
+    fn tokens_round_trip_and_reject_tampering_other_keys_and_expiry() {
+        let keys = KeyRing::new(SigningKey::generate().unwrap());
+        let t = mint(&keys, &claims(i64::MAX / 2));
+        assert_eq!(verify(&keys, &t).unwrap().oid, "o");
+        let other = KeyRing::new(SigningKey::generate().unwrap());
+        assert!(matches!(verify(&other, &t), Err(TokenError::Malformed)));
+        assert!(matches!(verify(&keys, "a.b"), Err(TokenError::Malformed)));
+        let kid = keys.current().kid.clone();
+        for header in [
+            r#"{"typ":"JWT","alg":"none"}"#.to_string(),
+            format!(r#"{{"typ":"JWT","alg":"HS256","kid":"{kid}"}}"#),
+            r#"{"typ":"JWT","alg":"RS256"}"#.to_string(),
+        ] {
+            assert!(matches!(
+                verify(&keys, &tamper_header(&t, &header)),
+                Err(TokenError::Malformed)
+            ));
+        }
+        let old = mint(&keys, &claims(1));
+        assert!(matches!(verify(&keys, &old), Err(TokenError::Expired { exp: 1 })));
+    }
+
+    #[test]
+    fn v2_claims_are_read_through_azp() {
+        let keys = KeyRing::new(SigningKey::generate().unwrap());
+        let t = mint(
+            &keys,
+            &json!({ "aud": "x", "iss": "i", "exp": i64::MAX / 2, "tid": "t", "oid": "o", "azp": "c", "azpacr": "1" }),
+        );
+        let c = verify(&keys, &t).unwrap();
+        assert_eq!((c.appid.as_str(), c.appidacr.as_str()), ("c", "1"));
     }
 }

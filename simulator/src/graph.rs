@@ -81,7 +81,10 @@ enum Route {
     AddMember(String),
     RemoveMember(String, String),
     CheckMemberGroups(String, bool),
-    TransitiveMemberOf(String),
+    /// (object id, the kind it must be, only groups (the `microsoft.graph.group` cast))
+    TransitiveMemberOf(String, PrincipalKind, bool),
+    /// App roles granted to a group or service principal (object id, the kind it must be).
+    AppRoleAssignments(String, PrincipalKind),
 }
 
 fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), GraphError> {
@@ -122,15 +125,30 @@ fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), Grap
             "Graph_CheckMemberGroups",
             Route::CheckMemberGroups(segs[1].clone(), false),
         )),
-        ["serviceprincipals", _, "transitivememberof"]
-        | ["serviceprincipals", _, "transitivememberof", "microsoft.graph.group"]
-            if m == Method::GET =>
-        {
-            Some((
-                "Graph_ServicePrincipals_ListTransitiveMemberOf",
-                Route::TransitiveMemberOf(segs[1].clone()),
-            ))
-        }
+        ["serviceprincipals", _, "transitivememberof"] if m == Method::GET => Some((
+            "Graph_ServicePrincipals_ListTransitiveMemberOf",
+            Route::TransitiveMemberOf(segs[1].clone(), PrincipalKind::ServicePrincipal, false),
+        )),
+        ["serviceprincipals", _, "transitivememberof", "microsoft.graph.group"] if m == Method::GET => Some((
+            "Graph_ServicePrincipals_ListTransitiveMemberOf",
+            Route::TransitiveMemberOf(segs[1].clone(), PrincipalKind::ServicePrincipal, true),
+        )),
+        ["groups", _, "transitivememberof"] if m == Method::GET => Some((
+            "Graph_Groups_ListTransitiveMemberOf",
+            Route::TransitiveMemberOf(segs[1].clone(), PrincipalKind::Group, false),
+        )),
+        ["groups", _, "transitivememberof", "microsoft.graph.group"] if m == Method::GET => Some((
+            "Graph_Groups_ListTransitiveMemberOf",
+            Route::TransitiveMemberOf(segs[1].clone(), PrincipalKind::Group, true),
+        )),
+        ["groups", _, "approleassignments"] if m == Method::GET => Some((
+            "Graph_Groups_ListAppRoleAssignments",
+            Route::AppRoleAssignments(segs[1].clone(), PrincipalKind::Group),
+        )),
+        ["serviceprincipals", _, "approleassignments"] if m == Method::GET => Some((
+            "Graph_ServicePrincipals_ListAppRoleAssignments",
+            Route::AppRoleAssignments(segs[1].clone(), PrincipalKind::ServicePrincipal),
+        )),
         _ => None,
     };
     found.ok_or_else(|| {
@@ -262,7 +280,7 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                     "mailEnabled": false,
                     "mailNickname": g.display_name,
                     "securityEnabled": true,
-                    "isAssignableToRole": null,
+                    "isAssignableToRole": g.is_assignable_to_role,
                     "membershipRule": null,
                     "visibility": null,
                 }),
@@ -271,6 +289,10 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
         Route::AddMember(gid) => {
             require(st, oid, WRITE_PERMS)?;
             let group = group_of(shared, st, &gid)?;
+            if group.is_assignable_to_role {
+                // Graph: members of role-assignable groups are managed with the directory-role permission too.
+                require(st, oid, &["RoleManagement.ReadWrite.Directory"])?;
+            }
             let body: Value = serde_json::from_slice(req.body).map_err(|_| {
                 err(
                     StatusCode::BAD_REQUEST,
@@ -356,15 +378,19 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                 &json!({ "@odata.context": ctx, "value": value }),
             ))
         }
-        Route::TransitiveMemberOf(id) => {
+        Route::AppRoleAssignments(id, kind) => app_role_assignments(req, st, oid, &id, kind),
+        Route::TransitiveMemberOf(id, kind, groups_only) => {
             require(st, oid, MEMBER_READ_PERMS)?;
-            visible(shared, st, &id)
-                .filter(|p| p.kind == PrincipalKind::ServicePrincipal)
+            let me = visible(shared, st, &id)
+                .filter(|p| p.kind == kind)
                 .ok_or_else(|| not_found(&id))?;
-            let groups = st.transitive_groups(&id, graph_delay(st));
-            let all: Vec<Value> = groups
+            let groups: Vec<Principal> = st
+                .transitive_groups(&id, graph_delay(st))
                 .iter()
-                .filter_map(|g| st.world.principal(g))
+                .filter_map(|g| st.world.principal(g).cloned())
+                .collect();
+            let mut all: Vec<Value> = groups
+                .iter()
                 .map(|g| {
                     json!({
                         "@odata.type": "#microsoft.graph.group",
@@ -373,9 +399,25 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                         "securityEnabled": true,
                         "mailEnabled": false,
                         "groupTypes": [],
+                        "isAssignableToRole": g.is_assignable_to_role,
                     })
                 })
                 .collect();
+            if !groups_only {
+                // Directory roles held by the object itself or by a group it belongs to.
+                let mut roles: Vec<&String> = me.directory_roles.iter().collect();
+                roles.extend(groups.iter().flat_map(|g| g.directory_roles.iter()));
+                roles.sort();
+                roles.dedup();
+                all.extend(roles.into_iter().map(|name| {
+                    json!({
+                        "@odata.type": "#microsoft.graph.directoryRole",
+                        "id": Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()),
+                        "displayName": name,
+                        "roleTemplateId": Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()),
+                    })
+                }));
+            }
             let page_size = query_param(&req.query, "$top")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(st.world.behaviour.page_size)
@@ -479,4 +521,100 @@ pub(crate) fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &Head
         client_id,
         response,
     }
+}
+
+/// Application permissions `GET /groups/{id}/appRoleAssignments` accepts (Graph's documented list).
+const GROUP_APP_ROLE_READ_PERMS: &[&str] = &[
+    "Directory.Read.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+/// Application permissions `GET /servicePrincipals/{id}/appRoleAssignments` accepts.
+const SP_APP_ROLE_READ_PERMS: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+    "AppRoleAssignment.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// `GET /{groups|servicePrincipals}/{id}/appRoleAssignments`: the app roles of the world's
+/// `applications` granted directly to this principal, paged by `$top` / `$skiptoken`.
+fn app_role_assignments(
+    req: &Req<'_>,
+    st: &State,
+    oid: &str,
+    id: &str,
+    kind: PrincipalKind,
+) -> Result<Response, GraphError> {
+    let (perms, set) = match kind {
+        PrincipalKind::Group => (GROUP_APP_ROLE_READ_PERMS, "groups"),
+        _ => (SP_APP_ROLE_READ_PERMS, "servicePrincipals"),
+    };
+    require(st, oid, perms)?;
+    let me = visible(req.shared, st, id)
+        .filter(|p| p.kind == kind)
+        .ok_or_else(|| not_found(id))?;
+    let created = req
+        .shared
+        .started_utc
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let all: Vec<Value> = st
+        .world
+        .applications
+        .iter()
+        .flat_map(|app| app.app_role_assignments.iter().map(move |a| (app, a)))
+        .filter(|(_, a)| a.principal_id.eq_ignore_ascii_case(&me.object_id))
+        .filter_map(|(app, a)| app.role_of(a).map(|role| (app, role)))
+        .map(|(app, role)| {
+            json!({
+                "id": app_role_assignment_id(&me.object_id, &app.service_principal_object_id, &role.id),
+                "deletedDateTime": null,
+                "appRoleId": role.id,
+                "createdDateTime": created,
+                "principalDisplayName": me.display_name,
+                "principalId": me.object_id,
+                "principalType": me.kind.as_str(),
+                "resourceDisplayName": app.display_name,
+                "resourceId": app.service_principal_object_id,
+            })
+        })
+        .collect();
+    let page_size = query_param(&req.query, "$top")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(st.world.behaviour.page_size)
+        .max(1);
+    let start: usize = match query_param(&req.query, "$skiptoken") {
+        None => 0,
+        Some(t) => t
+            .parse()
+            .map_err(|_| err(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid $skiptoken."))?,
+    };
+    let end = (start + page_size).min(all.len());
+    let base = st.world.graph_audience.trim_end_matches('/');
+    let mut out = json!({
+        "@odata.context": format!("{base}/v1.0/$metadata#{set}('{}')/appRoleAssignments", me.object_id),
+        "value": all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(),
+    });
+    if end < all.len() {
+        let q = reply::encode_query(&[("$top", &page_size.to_string()), ("$skiptoken", &end.to_string())]);
+        out["@odata.nextLink"] = Value::String(format!("{}{}?{q}", req.shared.base_url, req.raw_path));
+    }
+    Ok(reply::json(StatusCode::OK, &out))
+}
+
+/// Graph's appRoleAssignment ids: base64url of the principal id's bytes (in .NET GUID order),
+/// then 16 bytes telling the assignments of one principal apart.
+fn app_role_assignment_id(principal: &str, resource: &str, role: &str) -> String {
+    use base64::Engine;
+    let mut bytes = Uuid::parse_str(principal)
+        .map(|u| u.to_bytes_le().to_vec())
+        .unwrap_or_else(|_| principal.as_bytes().to_vec());
+    let tail = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{resource}/{role}").to_ascii_lowercase().as_bytes(),
+    );
+    bytes.extend_from_slice(tail.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

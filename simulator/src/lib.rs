@@ -11,6 +11,7 @@ mod arm;
 mod auth;
 mod faults;
 mod graph;
+mod keys;
 mod reply;
 mod server;
 mod state;
@@ -28,9 +29,9 @@ use tokio::task::JoinHandle;
 
 pub use state::CallRecord;
 pub use world::{
-    Behaviour, Bucket, Caller, KubeletIdentity, ManagedCluster, PermissionEntry, Principal, PrincipalKind,
-    PrincipalNotFoundMode, Registry, ResourceGroup, RoleAssignmentRecord, RoleDefinition, RolePermission, Subscription,
-    Throttling, UserAssignedIdentity, World,
+    AppRole, AppRoleAssignment, Application, Behaviour, Bucket, Caller, KubeletIdentity, ManagedCluster,
+    PermissionEntry, Principal, PrincipalKind, PrincipalNotFoundMode, Registry, ResourceGroup, RoleAssignmentRecord,
+    RoleDefinition, RolePermission, Subscription, Throttling, UserAssignedIdentity, World,
 };
 
 use state::{Shared, SharedRef, StoredAssignment};
@@ -89,14 +90,16 @@ fn base_url_for(addr: SocketAddr) -> String {
 /// Starts a simulator for `world` on `listen` (port 0 picks a free port), so tests can run
 /// many isolated tenants side by side.
 pub async fn start(world: World, listen: SocketAddr) -> anyhow::Result<Simulator> {
+    // The RSA key takes the longest (~0.2 s unoptimised): make it while the rest is set up.
+    let key = tokio::task::spawn_blocking(keys::SigningKey::generate);
     let pki = tls::generate()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let base_url = base_url_for(addr);
-    let key = uuid::Uuid::new_v4().as_bytes().to_vec();
-    let shared: SharedRef = Arc::new(Shared::new(world, base_url, pki.ca_pem, key));
+    let key = key.await.context("generating the token signing key")??;
+    let shared: SharedRef = Arc::new(Shared::new(world, base_url, pki.ca_pem, keys::KeyRing::new(key)));
     let (tx, rx) = watch::channel(false);
     let app = server::router(shared.clone());
     let task = tokio::spawn(server::serve(listener, pki.server_config, app, rx));
@@ -129,6 +132,89 @@ impl Simulator {
     /// The simulated tenant id.
     pub fn tenant_id(&self) -> String {
         self.inner.shared.lock().world.tenant_id.clone()
+    }
+
+    /// The v2.0 issuer, `{base_url}/{tenant}/v2.0`: the `iss` of v2.0 tokens for the world's
+    /// `applications`, and the `issuer` of the discovery document at
+    /// [`Simulator::openid_configuration_url`].
+    pub fn issuer(&self) -> String {
+        auth::issuer_v2(&self.inner.shared.base_url, &self.tenant_id())
+    }
+
+    /// The v1.0 issuer, `{base_url}/{tenant}/` (real Entra: `https://sts.windows.net/{tenant}/`):
+    /// the `iss` of v1.0 tokens for applications with `requestedAccessTokenVersion: 1`.
+    pub fn issuer_v1(&self) -> String {
+        auth::issuer_v1(&self.inner.shared.base_url, &self.tenant_id())
+    }
+
+    /// `{base_url}/{tenant}/v2.0/.well-known/openid-configuration`.
+    pub fn openid_configuration_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer())
+    }
+
+    /// `{base_url}/{tenant}/discovery/v2.0/keys`: the JWKS.
+    pub fn jwks_uri(&self) -> String {
+        format!(
+            "{}/{}/discovery/v2.0/keys",
+            self.inner.shared.base_url,
+            self.tenant_id()
+        )
+    }
+
+    /// The `kid` of the key tokens are signed with now.
+    pub fn signing_key_id(&self) -> String {
+        self.inner.shared.signing_key.current().kid.clone()
+    }
+
+    /// Starts signing with a new RSA key pair. The JWKS then lists the new key and every
+    /// previous one not yet retired, as Entra publishes overlapping keys, so tokens issued
+    /// before still validate until [`Simulator::retire_previous_keys`].
+    pub fn rotate_signing_key(&self) {
+        let next = keys::SigningKey::generate().expect("generating an RSA signing key");
+        self.inner.shared.signing_key.rotate(next);
+    }
+
+    /// Drops every key but the current one from the JWKS: tokens signed with them are refused
+    /// from now on (by ARM and Graph too).
+    pub fn retire_previous_keys(&self) {
+        self.inner.shared.signing_key.retire_previous();
+    }
+
+    /// Signs arbitrary claims with the current key (`alg` RS256, its `kid` and `x5t`), so tests
+    /// can craft expired, not-yet-valid, wrong-audience or wrong-issuer tokens that a validator
+    /// must refuse for their claims alone.
+    pub fn mint_token(&self, claims: serde_json::Value) -> String {
+        auth::mint(&self.inner.shared.signing_key, &claims)
+    }
+
+    /// Signs arbitrary claims with a valid RSA key whose `kid` is not in the JWKS (the same
+    /// key on every call of this simulator): a forged token that looks genuine.
+    pub fn mint_token_with_unpublished_key(&self, claims: serde_json::Value) -> String {
+        let key = self
+            .inner
+            .shared
+            .signing_key
+            .unpublished()
+            .expect("generating an RSA signing key");
+        auth::sign_with(&key, &claims)
+    }
+
+    /// The access token the token endpoint would issue to the world caller `client_id` for
+    /// `scope` (e.g. `api://acr-attach/.default`), without HTTP, a secret, or a `calls()`
+    /// record. Entra's refusals (unknown client or resource, AADSTS501051...) are errors
+    /// carrying the `AADSTS` message.
+    pub fn access_token(&self, client_id: &str, scope: &str) -> anyhow::Result<String> {
+        let shared = &self.inner.shared;
+        let st = shared.lock();
+        let caller = st
+            .world
+            .callers
+            .iter()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+            .with_context(|| format!("no caller with client id {client_id} in the world"))?;
+        auth::issue(shared, &st.world, caller, scope)
+            .map(|issued| issued.token)
+            .map_err(|e| anyhow::anyhow!("{} (AADSTS{}: {})", e.error, e.code, e.text))
     }
 
     /// A snapshot of the current world (including identities created at run time).

@@ -62,6 +62,8 @@ async fn dispatch(
                 reply::json(StatusCode::METHOD_NOT_ALLOWED, &body),
             )
         }
+    } else if let Some((op, resp)) = auth::discovery(&shared, &method, &segs) {
+        (op.to_string(), None, resp)
     } else if segs.first().is_some_and(|s| s.eq_ignore_ascii_case("v1.0")) {
         let o = graph::handle(&shared, &method, &uri, &headers, &body);
         (o.operation, o.client_id, o.response)

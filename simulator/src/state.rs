@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Rng;
+use crate::keys::KeyRing;
 use crate::world::{RoleAssignmentRecord, World};
 
 /// One served request, so tests can assert on what the client actually did.
@@ -74,14 +75,15 @@ pub(crate) struct Shared {
     pub started_utc: DateTime<Utc>,
     pub base_url: String,
     pub ca_pem: String,
-    pub signing_key: Vec<u8>,
+    /// The token signing keys (current, still-published previous ones, and an unpublished one).
+    pub signing_key: KeyRing,
     state: Mutex<State>,
 }
 
 pub(crate) type SharedRef = Arc<Shared>;
 
 impl Shared {
-    pub fn new(mut world: World, base_url: String, ca_pem: String, signing_key: Vec<u8>) -> Self {
+    pub fn new(mut world: World, base_url: String, ca_pem: String, signing_key: KeyRing) -> Self {
         world.normalize();
         let now = Instant::now();
         let now_utc = Utc::now();

@@ -35,6 +35,9 @@ pub struct World {
     /// Custom roles in addition to the always-present built-ins.
     #[serde(default)]
     pub role_definitions: Vec<RoleDefinition>,
+    /// API applications callers can get access tokens for, with their app roles and who holds them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applications: Vec<Application>,
     /// Fault and timing knobs; all default to "behave like a healthy, consistent Azure".
     #[serde(default)]
     pub behaviour: Behaviour,
@@ -121,6 +124,14 @@ pub struct Principal {
     /// Member object ids (groups only; may contain groups).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// Groups only: a role-assignable group (`isAssignableToRole`), the only kind Entra lets
+    /// hold directory roles; adding members to it needs `RoleManagement.ReadWrite.Directory`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_assignable_to_role: bool,
+    /// Entra directory roles (display names, e.g. `Global Administrator`) this principal holds;
+    /// Graph lists them as `#microsoft.graph.directoryRole` in `transitiveMemberOf`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directory_roles: Vec<String>,
 }
 
 /// A subscription, the unit ARM throttles and authorises against.
@@ -344,6 +355,107 @@ pub struct RolePermission {
     pub not_data_actions: Vec<String>,
 }
 
+/// An API application registered in the tenant (an app registration with its service
+/// principal), so callers can get access tokens for it carrying the app roles they hold.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Application {
+    /// Application (client) id: the `aud` of v2.0 access tokens.
+    pub app_id: String,
+    /// Display name (Graph's `resourceDisplayName`).
+    #[serde(default)]
+    pub display_name: String,
+    /// Object id of the application's service principal (Graph's `resourceId`).
+    pub service_principal_object_id: String,
+    /// Application ID URIs, e.g. `api://acr-attach`: `<uri>/.default` is a token scope.
+    #[serde(default)]
+    pub identifier_uris: Vec<String>,
+    /// `2` (default): v2.0 access tokens; `1`: v1.0 tokens.
+    #[serde(default = "default_access_token_version")]
+    pub requested_access_token_version: u8,
+    /// When true, callers holding none of its app roles get no token (AADSTS501051).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub app_role_assignment_required: bool,
+    /// The roles the application defines.
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+    /// Who holds which role.
+    #[serde(default)]
+    pub app_role_assignments: Vec<AppRoleAssignment>,
+}
+
+/// An app role an application defines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppRole {
+    /// Role id (a GUID).
+    pub id: String,
+    /// Value carried in the `roles` claim, e.g. `Attachments.ReadWrite`.
+    pub value: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// `Application` (service principals), `User` (users and groups), or both (default).
+    #[serde(default = "default_allowed_member_types")]
+    pub allowed_member_types: Vec<String>,
+}
+
+/// An app role granted to a service principal, user or group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppRoleAssignment {
+    /// Object id of the holder (a caller's `objectId`, or a directory principal).
+    pub principal_id: String,
+    /// The role, by id...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role_id: Option<String>,
+    /// ...or by value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role_value: Option<String>,
+}
+
+impl Application {
+    /// Whether `resource` (a scope without `/.default`) names this application: its app id or
+    /// one of its identifier URIs, case-insensitively, a trailing slash ignored. Returns the
+    /// application's own spelling of it (the `aud` of a v1.0 token).
+    pub fn resource_name(&self, resource: &str) -> Option<String> {
+        let same = |a: &str| {
+            a.trim_end_matches('/')
+                .eq_ignore_ascii_case(resource.trim_end_matches('/'))
+        };
+        if same(&self.app_id) {
+            return Some(self.app_id.clone());
+        }
+        self.identifier_uris.iter().find(|u| same(u)).cloned()
+    }
+
+    /// The role an assignment refers to (by id or by value).
+    pub fn role_of(&self, assignment: &AppRoleAssignment) -> Option<&AppRole> {
+        self.app_roles.iter().find(|r| {
+            assignment
+                .app_role_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(&r.id))
+                || assignment.app_role_value.as_deref() == Some(r.value.as_str())
+        })
+    }
+
+    /// Roles assigned directly to `principal_id` (not through groups), in definition order.
+    pub fn roles_of(&self, principal_id: &str) -> Vec<&AppRole> {
+        self.app_roles
+            .iter()
+            .filter(|r| {
+                self.app_role_assignments.iter().any(|a| {
+                    a.principal_id.eq_ignore_ascii_case(principal_id) && self.role_of(a).is_some_and(|x| x.id == r.id)
+                })
+            })
+            .collect()
+    }
+}
+
 /// How `PrincipalNotFound` is produced during a principal's replication window.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -459,6 +571,12 @@ fn default_role_type() -> String {
 fn default_assignable_scopes() -> Vec<String> {
     vec!["/".into()]
 }
+fn default_access_token_version() -> u8 {
+    2
+}
+fn default_allowed_member_types() -> Vec<String> {
+    vec!["Application".into(), "User".into()]
+}
 fn default_reads() -> Bucket {
     Bucket {
         bucket: 250.0,
@@ -490,7 +608,95 @@ impl World {
         let mut world: World = serde_json::from_str(s).context("invalid world JSON")?;
         world.validate()?;
         world.normalize();
+        world.validate_applications()?;
         Ok(world)
+    }
+
+    /// Checks `applications` once the directory is complete: ids are GUIDs, names are
+    /// unambiguous, and every assignment names a known principal and a role its kind may hold.
+    fn validate_applications(&self) -> anyhow::Result<()> {
+        let guid = |what: &str, v: &str| {
+            uuid::Uuid::parse_str(v)
+                .map(|_| ())
+                .with_context(|| format!("{what} '{v}' is not a GUID"))
+        };
+        let mut resources: Vec<String> = vec![self.arm_audience.clone(), self.graph_audience.clone()];
+        for app in &self.applications {
+            let name = &app.app_id;
+            guid("applications[].appId", &app.app_id)?;
+            guid(
+                "applications[].servicePrincipalObjectId",
+                &app.service_principal_object_id,
+            )?;
+            anyhow::ensure!(
+                matches!(app.requested_access_token_version, 1 | 2),
+                "application {name}: requestedAccessTokenVersion must be 1 or 2"
+            );
+            for r in std::iter::once(&app.app_id).chain(&app.identifier_uris) {
+                let key = r.trim_end_matches('/').to_ascii_lowercase();
+                anyhow::ensure!(
+                    !resources
+                        .iter()
+                        .any(|x| x.trim_end_matches('/').eq_ignore_ascii_case(&key)),
+                    "application {name}: '{r}' is already the app id or identifier URI of another resource"
+                );
+                resources.push(key);
+            }
+            for (i, role) in app.app_roles.iter().enumerate() {
+                guid("appRoles[].id", &role.id)?;
+                anyhow::ensure!(
+                    !role.value.is_empty(),
+                    "application {name}: app role {} has no value",
+                    role.id
+                );
+                anyhow::ensure!(
+                    !app.app_roles[..i]
+                        .iter()
+                        .any(|r| r.id.eq_ignore_ascii_case(&role.id) || r.value == role.value),
+                    "application {name}: app role id {} or value '{}' is not unique",
+                    role.id,
+                    role.value
+                );
+                for t in &role.allowed_member_types {
+                    anyhow::ensure!(
+                        t == "Application" || t == "User",
+                        "application {name}: allowedMemberTypes must be \"Application\" or \"User\", not \"{t}\""
+                    );
+                }
+            }
+            for a in &app.app_role_assignments {
+                anyhow::ensure!(
+                    a.app_role_id.is_some() != a.app_role_value.is_some(),
+                    "application {name}: an appRoleAssignment for {} needs exactly one of appRoleId and appRoleValue",
+                    a.principal_id
+                );
+                let role = app.role_of(a).with_context(|| {
+                    format!(
+                        "application {name}: appRoleAssignment for {} names no app role of the application ({})",
+                        a.principal_id,
+                        a.app_role_id.clone().or(a.app_role_value.clone()).unwrap_or_default()
+                    )
+                })?;
+                let p = self.principal(&a.principal_id).with_context(|| {
+                    format!(
+                        "application {name}: appRoleAssignment principal {} is not a caller or in the directory",
+                        a.principal_id
+                    )
+                })?;
+                let member_type = match p.kind {
+                    PrincipalKind::ServicePrincipal => "Application",
+                    PrincipalKind::User | PrincipalKind::Group => "User",
+                };
+                anyhow::ensure!(
+                    role.allowed_member_types.iter().any(|t| t == member_type),
+                    "application {name}: app role '{}' cannot be assigned to {} (a {}): its allowedMemberTypes lack \"{member_type}\"",
+                    role.value,
+                    p.object_id,
+                    p.kind.as_str()
+                );
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -544,6 +750,16 @@ impl World {
                 }
             }
         }
+        for app in &self.applications {
+            if !known(&self.directory, &extra, &app.service_principal_object_id) {
+                extra.push(sp(
+                    &app.service_principal_object_id,
+                    &app.app_id,
+                    &app.display_name,
+                    "Application",
+                ));
+            }
+        }
         self.directory.extend(extra);
     }
 
@@ -589,5 +805,7 @@ fn sp(oid: &str, app_id: &str, name: &str, sp_type: &str) -> Principal {
         service_principal_type: Some(sp_type.to_string()),
         replication_delay_seconds: 0.0,
         members: Vec::new(),
+        is_assignable_to_role: false,
+        directory_roles: Vec::new(),
     }
 }

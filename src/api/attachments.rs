@@ -5,36 +5,39 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
+use serde_json::json;
+use std::borrow::Cow;
+use utoipa::openapi::{RefOr, schema::Schema};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::AppState;
+use super::access::{Access, Granted};
 use super::error::{ApiError, ApiResult, ErrorResponse};
-use super::extract::{IdempotencyKey, JsonBody, QueryParams};
+use super::extract::{
+    ClusterIdSchema, EXAMPLE_CLUSTER, GroupIdSchema, IdempotencyKey, JsonBody, QueryParams, RegistryRefSchema,
+    parse_cluster, parse_group, parse_limit, parse_registry,
+};
 use super::jobs::{JobView, submit};
+use super::policy::{Action, Ask};
 use crate::attachments::Attachment;
-use crate::azure::ClusterId;
 use crate::ops::{ATTACH, DETACH, PairArgs, RegistryRef};
-
-const EXAMPLE_CLUSTER: &str = "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg-aks-demo/providers/Microsoft.ContainerService/managedClusters/aks-demo";
-
-const EXAMPLE_GROUP: &str = "9a0b0000-0000-4000-8000-000000000001";
 
 /// A cluster and a registry, and optionally the Entra group to grant through.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "cluster": EXAMPLE_CLUSTER, "registry": "acrdemo" }))]
 pub struct PairRequest {
     /// ARM resource id of the AKS managed cluster.
-    #[schema(example = json!(EXAMPLE_CLUSTER))]
+    #[schema(value_type = ClusterIdSchema)]
     pub cluster: String,
     /// ARM resource id of the container registry (any subscription of the tenant), or its bare
     /// name (searched in the subscriptions acr-attach is configured with).
-    #[schema(example = "acrdemo")]
+    #[schema(value_type = RegistryRefSchema)]
     pub registry: String,
     /// Object id of an Entra security group: grant the pull role to the group and make the
     /// kubelet identity a member, instead of granting the identity directly. The job then waits
     /// (for hours if need be) until ARM shows the grant reaching the identity; see docs/groups.md.
-    #[schema(example = json!(EXAMPLE_GROUP))]
+    #[schema(value_type = Option<GroupIdSchema>)]
     pub group: Option<String>,
 }
 
@@ -47,21 +50,64 @@ impl PairRequest {
 /// A cluster and a registry to detach, optionally undoing an attach through a group.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = DetachRequestFields)]
 pub struct DetachRequest {
     /// ARM resource id of the AKS managed cluster.
-    #[schema(example = json!(EXAMPLE_CLUSTER))]
+    #[schema(value_type = ClusterIdSchema)]
     pub cluster: String,
     /// ARM resource id of the container registry, or its bare name.
-    #[schema(example = "acrdemo")]
+    #[schema(value_type = RegistryRefSchema)]
     pub registry: String,
     /// The Entra group the pair was attached through: remove the kubelet identity from it, but
     /// only if acr-attach added it and no other attachment through the group needs it.
-    #[schema(example = json!(EXAMPLE_GROUP))]
+    #[schema(value_type = Option<GroupIdSchema>)]
     pub group: Option<String>,
     /// With `group`: also delete the group's own pull grant on the registry (every member of the
-    /// group loses it). Default false.
+    /// group loses it). Default false; true needs `group`.
     #[serde(default)]
     pub remove_group_grant: bool,
+}
+
+/// The OpenAPI schema of [`DetachRequest`]: its fields, and the rule that `removeGroupGrant:
+/// true` needs a `group` (which a field-by-field schema cannot say).
+pub struct DetachRequestSchema;
+
+impl utoipa::PartialSchema for DetachRequestSchema {
+    // `example` (not `examples`): the one Swagger UI fills "Try it out" with, as for the other bodies.
+    #[allow(deprecated)]
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let without_grant_removal = ObjectBuilder::new()
+            .property(
+                "removeGroupGrant",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([false])),
+            )
+            .description(Some("removeGroupGrant absent or false"));
+        let with_group = ObjectBuilder::new()
+            .required("group")
+            .property("group", ObjectBuilder::new().schema_type(Type::String))
+            .description(Some("a group is given"));
+        AllOfBuilder::new()
+            .item(<DetachRequest as utoipa::PartialSchema>::schema())
+            .item(AnyOfBuilder::new().item(without_grant_removal).item(with_group))
+            .description(Some(
+                "A cluster and a registry to detach, optionally undoing an attach through a group \
+                 (removeGroupGrant: true needs a group).",
+            ))
+            .example(Some(json!({ "cluster": EXAMPLE_CLUSTER, "registry": "acrdemo" })))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DetachRequestSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DetachRequest")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <DetachRequest as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl DetachRequest {
@@ -80,32 +126,11 @@ impl DetachRequest {
 }
 
 fn pair(cluster: &str, registry: &str, group: Option<&str>) -> ApiResult<PairArgs> {
-    let cluster: ClusterId = cluster.trim().parse().map_err(|e: crate::azure::IdError| {
-        ApiError::bad_request("InvalidClusterId", e.to_string()).with_target("cluster")
-    })?;
-    let registry: RegistryRef = registry.parse().map_err(|e: crate::azure::IdError| {
-        ApiError::bad_request("InvalidRegistry", e.to_string()).with_target("registry")
-    })?;
-    let group = group.map(|g| parse_group(g, "group")).transpose()?;
     Ok(PairArgs {
-        cluster,
-        registry,
-        group,
+        cluster: parse_cluster(cluster, "cluster")?,
+        registry: parse_registry(registry, "registry")?,
+        group: group.map(|g| parse_group(g, "group")).transpose()?,
         remove_group_grant: false,
-    })
-}
-
-/// An Entra group object id: a GUID (display names are not unique, so they are not accepted).
-pub fn parse_group(raw: &str, target: &str) -> ApiResult<Uuid> {
-    let t = raw.trim();
-    Uuid::try_parse(t).ok().filter(|_| t.len() == 36).ok_or_else(|| {
-        ApiError::bad_request(
-            "InvalidGroupId",
-            format!(
-                "'{raw}' is not an Entra group object id (a GUID like {EXAMPLE_GROUP}); display names are not accepted"
-            ),
-        )
-        .with_target(target)
     })
 }
 
@@ -114,19 +139,51 @@ pub fn parse_group(raw: &str, target: &str) -> ApiResult<Uuid> {
 /// the grant goes to that Entra group and the kubelet identity is made a member; the job
 /// succeeds once ARM shows the grant reaching the identity (its result says what may still lag).
 #[utoipa::path(post, path = "/v1/attachments", tag = "attachments", request_body = PairRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safely repeatable")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$",
+        description = "Makes the request safely repeatable: 1 to 255 printable ASCII characters (a UUID is a good choice)")),
     responses(
         (status = 202, body = JobView, description = "Accepted: poll the job at Operation-Location"),
         (status = 200, body = JobView, description = "An identical request is already queued or running: that job"),
-        (status = "4XX", body = ErrorResponse)))]
+        (status = 413, body = ErrorResponse, description = "The body is larger than ACR_ATTACH_MAX_BODY_BYTES (default 64 KiB)"),
+        (status = 415, body = ErrorResponse, description = "The body is not sent as Content-Type: application/json"),
+        (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
+        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
 pub async fn attach(
     State(state): State<AppState>,
+    access: Access,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<PairRequest>,
 ) -> ApiResult<Response> {
-    let args = body.value.parse()?;
+    let args = match body.value.parse() {
+        Ok(a) => a,
+        Err(e) => return Err(access.refuse(&state, Action::Attach, e).await),
+    };
+    let granted = authorize_pair(&state, &access, Action::Attach, &args).await?;
     let job = state.ops.new_job(ATTACH, &args);
-    submit(&state, "POST /v1/attachments", "/v1/attachments", key, &body.raw, job).await
+    submit(
+        &state,
+        &access,
+        granted,
+        "POST /v1/attachments",
+        "/v1/attachments",
+        key,
+        &body.raw,
+        job,
+    )
+    .await
+}
+
+/// The policy's decision on a pair request (audited when it denies).
+async fn authorize_pair(state: &AppState, access: &Access, action: Action, args: &PairArgs) -> ApiResult<Granted> {
+    let cluster = args.cluster.to_string();
+    let ask = Ask::Pair {
+        action,
+        cluster: &cluster,
+        registry: &args.registry,
+        group: args.group,
+    };
+    let resources = json!({ "cluster": cluster, "registry": args.registry.to_string(), "group": args.group });
+    access.authorize(state, &ask, resources).await
 }
 
 /// Detach: remove the pull grants of the cluster's kubelet identity at the registry (the one
@@ -134,20 +191,39 @@ pub async fn attach(
 /// inherited from a resource group or subscription, or through groups, are reported, not deleted.
 /// With `group`: remove the membership acr-attach added (never one that existed before) and keep
 /// the group's grant unless `removeGroupGrant` is true.
-#[utoipa::path(post, path = "/v1/detachments", tag = "attachments", request_body = DetachRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safely repeatable")),
+#[utoipa::path(post, path = "/v1/detachments", tag = "attachments", request_body = DetachRequestSchema,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$",
+        description = "Makes the request safely repeatable: 1 to 255 printable ASCII characters (a UUID is a good choice)")),
     responses(
         (status = 202, body = JobView, description = "Accepted: poll the job at Operation-Location"),
         (status = 200, body = JobView, description = "An identical request is already queued or running: that job"),
-        (status = "4XX", body = ErrorResponse)))]
+        (status = 413, body = ErrorResponse, description = "The body is larger than ACR_ATTACH_MAX_BODY_BYTES (default 64 KiB)"),
+        (status = 415, body = ErrorResponse, description = "The body is not sent as Content-Type: application/json"),
+        (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
+        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
 pub async fn detach(
     State(state): State<AppState>,
+    access: Access,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<DetachRequest>,
 ) -> ApiResult<Response> {
-    let args = body.value.parse()?;
+    let args = match body.value.parse() {
+        Ok(a) => a,
+        Err(e) => return Err(access.refuse(&state, Action::Detach, e).await),
+    };
+    let granted = authorize_pair(&state, &access, Action::Detach, &args).await?;
     let job = state.ops.new_job(DETACH, &args);
-    submit(&state, "POST /v1/detachments", "/v1/detachments", key, &body.raw, job).await
+    submit(
+        &state,
+        &access,
+        granted,
+        "POST /v1/detachments",
+        "/v1/detachments",
+        key,
+        &body.raw,
+        job,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -155,11 +231,14 @@ pub async fn detach(
 #[into_params(parameter_in = Query)]
 pub struct AttachmentParams {
     /// Only this cluster (ARM id).
+    #[param(value_type = Option<ClusterIdSchema>)]
     pub cluster: Option<String>,
     /// Only this registry (ARM id or name).
+    #[param(value_type = Option<RegistryRefSchema>)]
     pub registry: Option<String>,
     /// At most this many (1 to 500, default 100).
-    pub limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, default = 100)]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
@@ -169,34 +248,29 @@ pub struct AttachmentList {
 
 /// The attachments acr-attach knows, with the state Azure last confirmed.
 #[utoipa::path(get, path = "/v1/attachments", tag = "attachments", params(AttachmentParams),
-    responses((status = 200, body = AttachmentList), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 200, body = AttachmentList, description = "The attachments, newest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
 pub async fn list_attachments(
     State(state): State<AppState>,
+    access: Access,
     QueryParams(p): QueryParams<AttachmentParams>,
 ) -> ApiResult<Json<AttachmentList>> {
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(
-            ApiError::bad_request("InvalidQueryParameter", "limit must be between 1 and 500").with_target("limit"),
-        );
-    }
+    access.check(&state, Action::Read)?;
+    let limit = parse_limit(p.limit.as_deref(), 100, 500)?;
     let cluster = p
         .cluster
         .as_deref()
-        .map(|c| c.trim().parse::<ClusterId>().map(|c| c.lower_key()))
-        .transpose()
-        .map_err(|e| ApiError::bad_request("InvalidClusterId", e.to_string()).with_target("cluster"))?;
+        .map(|c| parse_cluster(c, "cluster").map(|c| c.lower_key()))
+        .transpose()?;
     let registry = p
         .registry
         .as_deref()
         .map(|r| {
-            r.parse::<RegistryRef>().map(|r| match r {
+            parse_registry(r, "registry").map(|r| match r {
                 RegistryRef::Id(id) => id.lower_key(),
                 RegistryRef::Name(n) => n.as_str().to_ascii_lowercase(),
             })
         })
-        .transpose()
-        .map_err(|e| ApiError::bad_request("InvalidRegistry", e.to_string()).with_target("registry"))?;
+        .transpose()?;
     let value = state
         .attachments
         .list(cluster.as_deref(), registry.as_deref(), limit)

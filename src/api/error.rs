@@ -42,8 +42,10 @@ impl ApiError {
             },
         }
     }
+    /// The part of the request the error is about; clipped like any quoted input (a target
+    /// may name a map key the client chose).
     pub fn with_target(mut self, target: impl Into<String>) -> Self {
-        self.body.target = Some(target.into());
+        self.body.target = Some(clip(&target.into()));
         self
     }
     pub fn with_details(mut self, details: Vec<ErrorBody>) -> Self {
@@ -88,7 +90,10 @@ impl From<sqlx::Error> for ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.body.message.chars().count() > MESSAGE_MAX {
+            self.body.message = self.body.message.chars().take(MESSAGE_MAX).chain(['…']).collect();
+        }
         if self.status.is_server_error() {
             tracing::warn!(status = %self.status, code = %self.body.code, "request failed");
         }
@@ -111,3 +116,52 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// How many characters of any input an error message quotes.
+pub const QUOTE_MAX: usize = 200;
+
+/// The longest error message the service sends (a safety net: messages quote inputs through
+/// [`quote`], so only a bug could make one longer).
+const MESSAGE_MAX: usize = 2000;
+
+/// An input as error messages show it: at most [`QUOTE_MAX`] characters then `…`, with control
+/// characters escaped (`\u{0}`), in single quotes. Every message that echoes input uses this.
+pub fn quote(input: &str) -> String {
+    format!("'{}'", clip(input))
+}
+
+/// An input cut to at most [`QUOTE_MAX`] characters (then `…`), control characters escaped:
+/// for targets and for texts that quote in their own way.
+pub fn clip(input: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in input.chars().enumerate() {
+        if i == QUOTE_MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A message written by code that quotes inputs in full (the ARM id parser, serde): every
+/// stretch between quote characters (`'`, `"`, backtick) is clipped like [`clip`].
+pub fn bound_quotes(message: &str) -> String {
+    let mut out = String::new();
+    let mut piece = String::new();
+    for c in message.chars() {
+        if matches!(c, '\'' | '"' | '`') {
+            out.push_str(&clip(&piece));
+            piece.clear();
+            out.push(c);
+        } else {
+            piece.push(c);
+        }
+    }
+    out.push_str(&clip(&piece));
+    out
+}

@@ -17,19 +17,30 @@ pub struct Health {
 }
 
 /// The process is alive (no dependency is checked).
-#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, body = Health, description = "Alive")))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Ready to serve: the database answers and every migration is applied.
+/// Ready to serve: the database answers and every migration is applied. When not, the answer
+/// says which of the two, and the detail (the driver's error) goes to the log only: it can name
+/// hosts, databases and users.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
-    responses((status = 200, body = Health), (status = 503, body = ErrorResponse)))]
+    responses((status = 200, body = Health, description = "Ready"),
+        (status = 503, body = ErrorResponse, description = "Not ready: database unreachable, or migrations pending")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     crate::db::ready(&state.pool)
         .await
         .map(|_| Json(Health { status: "ok" }))
-        .map_err(|m| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", m))
+        .map_err(|detail| {
+            tracing::warn!(detail = %detail, "not ready");
+            let message = if detail.starts_with("migrations not applied") {
+                "migrations pending"
+            } else {
+                "database unreachable"
+            };
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
+        })
 }
 
 /// Prometheus metrics (text exposition format).

@@ -1,19 +1,27 @@
 //! `/v1/jobs`: read jobs, their timelines, and cancel them; plus `submit`, which every POST
 //! that starts work uses (202 + Operation-Location, dedup, Idempotency-Key).
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
+use utoipa::openapi::{RefOr, schema::Schema};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorResponse};
-use super::extract::{IdempotencyKey, QueryParams, parse_job_id};
+use super::access::{Access, Granted};
+use super::error::{ApiError, ApiResult, ErrorResponse, quote};
+use super::extract::{
+    ClusterIdSchema, GroupIdSchema, IdempotencyKey, IdentityIdSchema, JobIdPath, QueryParams, RegistryRefSchema,
+    parse_limit,
+};
 use super::idempotency::{self, Claim};
+use super::policy::{Action, Ask};
+use crate::audit::AuditStore;
 use crate::queue::{CancelOutcome, ErrorRecord, Job, JobEvent, JobFilter, JobState, NewJob, WaitRecord};
 
 /// A job: what was asked, where it stands, what happened.
@@ -21,7 +29,8 @@ use crate::queue::{CancelOutcome, ErrorRecord, Job, JobEvent, JobFilter, JobStat
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     pub id: Uuid,
-    /// The job kind, e.g. `attach` or `detach`.
+    /// The job kind.
+    #[schema(value_type = JobKind)]
     pub kind: String,
     /// Azure REST API guidelines status: NotStarted, Running, Succeeded, Failed, Canceled.
     pub status: &'static str,
@@ -29,7 +38,9 @@ pub struct JobView {
     pub state: JobState,
     /// What the job acts on; jobs of one target run one at a time, in order.
     pub target: Option<String>,
-    /// The job's arguments, as accepted.
+    /// The job's arguments, as accepted (ids in canonical form): `PairJobInput` for `attach` and
+    /// `detach`, `KubeletIdentityJobInput` for `kubelet-identity`.
+    #[schema(value_type = JobInputSchema)]
     pub input: Value,
     /// Attempts consumed (failures and rescues; waits do not count).
     pub attempts: i32,
@@ -49,7 +60,9 @@ pub struct JobView {
     /// While `state` is `waiting`: the condition, since when, next check.
     pub wait: Option<WaitRecord>,
     pub cancel_requested: bool,
-    /// The job's result once it succeeded.
+    /// The job's result once it succeeded: `AttachResult`, `DetachResult` or
+    /// `KubeletIdentityResult`, by `kind`.
+    #[schema(value_type = Option<JobResultSchema>)]
     pub result: Option<Value>,
     /// Why the job failed (when `status` is Failed).
     pub error: Option<ErrorRecord>,
@@ -129,20 +142,58 @@ pub struct EventList {
     pub value: Vec<EventView>,
 }
 
+/// The job kinds (what `kind` says and the `kind` filter accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    Attach,
+    Detach,
+    KubeletIdentity,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Attach, JobKind::Detach, JobKind::KubeletIdentity];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Attach => crate::ops::ATTACH,
+            JobKind::Detach => crate::ops::DETACH,
+            JobKind::KubeletIdentity => crate::ops::KUBELET_IDENTITY,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only jobs of this kind.
+    #[param(value_type = Option<JobKind>)]
     pub kind: Option<String>,
-    /// Only jobs in this state (queued, running, waiting, retrying, succeeded, failed, cancelled).
+    /// Only jobs in this state.
+    #[param(value_type = Option<JobState>)]
     pub state: Option<String>,
-    /// Only jobs of this target (as shown in a job's `target`).
+    /// Only jobs of this target (as shown in a job's `target`); no control characters.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub target: Option<String>,
     /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<String>,
     /// Continuation token from `nextLink`.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
+}
+
+/// A query parameter that takes one of a few values, matched exactly.
+pub(super) fn one_of<T: Copy>(name: &str, raw: &str, all: &[T], as_str: impl Fn(T) -> &'static str) -> ApiResult<T> {
+    all.iter().copied().find(|v| as_str(*v) == raw).ok_or_else(|| {
+        let allowed: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+        ApiError::bad_request(
+            "InvalidQueryParameter",
+            format!("{name} {} is not one of {}", quote(raw), allowed.join(", ")),
+        )
+        .with_target(name)
+    })
 }
 
 pub async fn load_view(state: &AppState, id: Uuid) -> ApiResult<JobView> {
@@ -161,62 +212,83 @@ fn job_not_found(id: Uuid) -> ApiError {
 
 /// Get a job.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
-    responses((status = 200, body = JobView), (status = "4XX", body = ErrorResponse)))]
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
-    Ok(Json(load_view(&state, parse_job_id(&id)?).await?))
+    params(("id" = Uuid, Path, description = "Job id (UUID)")),
+    responses((status = 200, body = JobView, description = "The job"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    access: Access,
+    JobIdPath(id): JobIdPath,
+) -> ApiResult<Json<JobView>> {
+    visible(&state, &access, id).await?;
+    Ok(Json(load_view(&state, id).await?))
+}
+
+/// Jobs belong to their requesters: another caller's job is "not found" unless the caller may
+/// read every job.
+async fn visible(state: &AppState, access: &Access, id: Uuid) -> ApiResult<()> {
+    if access.job_reader(state)? || state.store.is_requester(id, &access.caller.principal()).await? {
+        Ok(())
+    } else {
+        Err(job_not_found(id))
+    }
 }
 
 /// List jobs, newest first.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListParams),
-    responses((status = 200, body = JobList), (status = "4XX", body = ErrorResponse)))]
+    responses((status = 200, body = JobList, description = "A page of jobs"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
 pub async fn list_jobs(
     State(state): State<AppState>,
+    access: Access,
     QueryParams(p): QueryParams<ListParams>,
 ) -> ApiResult<Json<JobList>> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(
-            ApiError::bad_request("InvalidQueryParameter", "limit must be between 1 and 200").with_target("limit"),
-        );
-    }
+    let every_job = access.job_reader(&state)?;
+    let limit = parse_limit(p.limit.as_deref(), 50, 200)?;
+    let kind = p
+        .kind
+        .as_deref()
+        .map(|k| one_of("kind", k, &JobKind::ALL, JobKind::as_str))
+        .transpose()?;
     let job_state = p
         .state
         .as_deref()
-        .map(str::parse::<JobState>)
-        .transpose()
-        .map_err(|m| ApiError::bad_request("InvalidQueryParameter", m).with_target("state"))?;
+        .map(|s| one_of("state", s, &JobState::ALL, JobState::as_str))
+        .transpose()?;
     let before_seq = p
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().ok().filter(|n| *n > 0))
-        .map(|o| {
-            o.ok_or_else(|| {
-                ApiError::bad_request(
-                    "InvalidQueryParameter",
-                    "cursor is not one this service issued; use nextLink as given",
-                )
-                .with_target("cursor")
-            })
+        .map(|c| {
+            c.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| c.parse::<i64>().ok())
+                .flatten()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "InvalidQueryParameter",
+                        "cursor is not one this service issued; use nextLink as given",
+                    )
+                    .with_target("cursor")
+                })
         })
         .transpose()?;
     let filter = JobFilter {
-        kind: p.kind.clone(),
+        kind: kind.map(|k| k.as_str().to_string()),
         state: job_state,
         target_key: p.target.clone(),
         before_seq,
         limit: limit + 1,
+        requested_by: (!every_job).then(|| access.caller.principal()),
     };
     let mut jobs = state.store.list(&filter).await?;
     let next_link = (jobs.len() as i64 > limit).then(|| {
         jobs.truncate(limit as usize);
         let last = jobs.last().map(|j| j.seq).unwrap_or_default();
         let mut q = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(k) = &p.kind {
-            q.append_pair("kind", k);
+        if let Some(k) = kind {
+            q.append_pair("kind", k.as_str());
         }
-        if let Some(s) = &p.state {
-            q.append_pair("state", s);
+        if let Some(s) = job_state {
+            q.append_pair("state", s.as_str());
         }
         if let Some(t) = &p.target {
             q.append_pair("target", t);
@@ -233,10 +305,14 @@ pub async fn list_jobs(
 
 /// A job's timeline: enqueued, each attempt, waits, errors, cancellation, rescues.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
-    responses((status = 200, body = EventList), (status = "4XX", body = ErrorResponse)))]
-pub async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
-    let id = parse_job_id(&id)?;
+    params(("id" = Uuid, Path, description = "Job id (UUID)")),
+    responses((status = 200, body = EventList, description = "The timeline, oldest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+pub async fn job_events(
+    State(state): State<AppState>,
+    access: Access,
+    JobIdPath(id): JobIdPath,
+) -> ApiResult<Json<EventList>> {
+    visible(&state, &access, id).await?;
     let events = state.store.events(id).await?.ok_or_else(|| job_not_found(id))?;
     Ok(Json(EventList {
         value: events.into_iter().map(EventView::from).collect(),
@@ -246,32 +322,60 @@ pub async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -
 /// Cancel a job. A queued or waiting job is cancelled at once (200); a running one is told to
 /// stop and ends `cancelled` (202). Cancelling a cancelled job is a no-op (200).
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safely repeatable")),
-    responses((status = 200, body = JobView), (status = 202, body = JobView),
+    params(("id" = Uuid, Path, description = "Job id (UUID)"),
+           ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$",
+        description = "Makes the request safely repeatable: 1 to 255 printable ASCII characters (a UUID is a good choice)")),
+    responses((status = 200, body = JobView, description = "Cancelled (or already cancelled)"),
+              (status = 202, body = JobView, description = "Running: told to stop; poll the job"),
               (status = 409, body = ErrorResponse, description = "The job already succeeded or failed"),
-              (status = "4XX", body = ErrorResponse)))]
+              (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
+              (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
 pub async fn cancel_job(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    access: Access,
+    JobIdPath(id): JobIdPath,
     IdempotencyKey(key): IdempotencyKey,
 ) -> ApiResult<Response> {
-    let id = parse_job_id(&raw)?;
-    let scope = "POST /v1/jobs/{id}/cancel";
-    if let Some(key) = &key {
+    let granted = authorize_cancel(&state, &access, id).await?;
+    let scope = format!("{} POST /v1/jobs/{{id}}/cancel", access.caller.principal());
+    let status = if let Some(key) = &key {
         let mut tx = state.pool.begin().await?;
         let hash = idempotency::request_hash(&format!("/v1/jobs/{id}/cancel"), b"");
-        if let Claim::Replay { status, job_id } = idempotency::claim(&mut tx, scope, key, &hash).await? {
+        if let Claim::Replay { status, job_id } = idempotency::claim(&mut tx, &scope, key, &hash).await? {
             tx.commit().await?;
             return job_response(&state, status, job_id).await;
         }
         let status = cancel_status(&state, id).await?;
-        idempotency::remember(&mut tx, scope, key, status, id).await?;
+        idempotency::remember(&mut tx, &scope, key, status, id).await?;
         tx.commit().await?;
-        return job_response(&state, status, id).await;
-    }
-    let status = cancel_status(&state, id).await?;
+        status
+    } else {
+        cancel_status(&state, id).await?
+    };
+    access.record(&state, &granted, status, id).await?;
     job_response(&state, status, id).await
+}
+
+/// Own jobs with `cancel`, anyone's with `cancelAllJobs`; another caller's job is "not found".
+async fn authorize_cancel(state: &AppState, access: &Access, id: Uuid) -> ApiResult<Granted> {
+    let resources = serde_json::json!({ "job": id });
+    let all = state.policy.decide(&access.caller, &Ask::Plain(Action::CancelAllJobs));
+    if all.allowed {
+        return Ok(Granted {
+            action: Action::Cancel,
+            decision: all,
+            resources,
+        });
+    }
+    let own = access
+        .authorize(state, &Ask::Plain(Action::Cancel), resources.clone())
+        .await?;
+    if !state.store.is_requester(id, &access.caller.principal()).await? {
+        let err = job_not_found(id);
+        access.record_refusal(state, Action::Cancel, &resources, &err).await?;
+        return Err(err);
+    }
+    Ok(own)
 }
 
 async fn cancel_status(state: &AppState, id: Uuid) -> ApiResult<StatusCode> {
@@ -303,40 +407,63 @@ pub async fn job_response(state: &AppState, status: StatusCode, id: Uuid) -> Api
     Ok(res)
 }
 
-/// Enqueue a job for a POST: 202 for a new job, 200 when an identical unfinished job was found
-/// or the Idempotency-Key was seen before. Job and idempotency record commit together.
+/// Enqueue a job for an allowed POST: 202 for a new job, 200 when an identical unfinished job
+/// was found or the caller's Idempotency-Key was seen before. The job, its requester, the
+/// idempotency record and the audit record commit together.
+#[allow(clippy::too_many_arguments)]
 pub async fn submit(
     state: &AppState,
+    access: &Access,
+    granted: Granted,
     scope: &str,
     path: &str,
     key: Option<String>,
     raw_body: &[u8],
     new: NewJob,
 ) -> ApiResult<Response> {
-    let enq = match &key {
-        // One round trip: the enqueue is its own transaction.
-        None => state.store.enqueue_one(&new).await?,
-        // The job and the idempotency record commit together.
+    let principal = access.caller.principal();
+    // Keys are the caller's own: another caller's identical key is another request.
+    let scope = format!("{principal} {scope}");
+    let mut tx = state.pool.begin().await?;
+    let replayed = match &key {
         Some(key) => {
-            let mut tx = state.pool.begin().await?;
-            let hash = idempotency::request_hash(path, raw_body);
-            if let Claim::Replay { status, job_id } = idempotency::claim(&mut tx, scope, key, &hash).await? {
-                tx.commit().await?;
-                return job_response(state, status, job_id).await;
+            match idempotency::claim(&mut tx, &scope, key, &idempotency::request_hash(path, raw_body)).await? {
+                Claim::Replay { status, job_id } => Some((status, job_id)),
+                Claim::New => None,
             }
+        }
+        None => None,
+    };
+    let (status, job_id, deduplicated) = match replayed {
+        Some((status, job_id)) => (status, job_id, None),
+        None => {
             let enq = state.store.enqueue(&mut tx, &new).await?;
-            idempotency::remember(&mut tx, scope, key, submit_status(enq.deduplicated), enq.job.id).await?;
-            tx.commit().await?;
-            enq
+            let status = submit_status(enq.deduplicated);
+            state.store.add_requester(&mut tx, enq.job.id, &principal).await?;
+            if let Some(key) = &key {
+                idempotency::remember(&mut tx, &scope, key, status, enq.job.id).await?;
+            }
+            (status, enq.job.id, Some(enq.deduplicated))
         }
     };
-    let status = submit_status(enq.deduplicated);
-    if enq.deduplicated {
-        metrics::counter!("acr_attach_jobs_deduplicated_total", "kind" => new.kind.clone()).increment(1);
-    } else {
-        metrics::counter!("acr_attach_jobs_enqueued_total", "kind" => new.kind.clone()).increment(1);
+    let mut resources = granted.resources.clone();
+    resources["job"] = Value::String(job_id.to_string());
+    let entry = access.entry(
+        granted.action,
+        &resources,
+        &granted.decision,
+        status,
+        Some(job_id),
+        &principal,
+    );
+    AuditStore::record(&mut *tx, &entry).await?;
+    tx.commit().await?;
+    match deduplicated {
+        Some(true) => metrics::counter!("acr_attach_jobs_deduplicated_total", "kind" => new.kind.clone()).increment(1),
+        Some(false) => metrics::counter!("acr_attach_jobs_enqueued_total", "kind" => new.kind.clone()).increment(1),
+        None => {}
     }
-    job_response(state, status, enq.job.id).await
+    job_response(state, status, job_id).await
 }
 
 fn submit_status(deduplicated: bool) -> StatusCode {
@@ -344,5 +471,207 @@ fn submit_status(deduplicated: bool) -> StatusCode {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shapes of a job's `input` and `result`, for the OpenAPI document only (the queue stores
+// both as JSON; the job kinds in `crate::ops` write them).
+
+/// The arguments of an `attach` or `detach` job.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct PairJobInput {
+    #[schema(value_type = ClusterIdSchema)]
+    cluster: String,
+    /// As given: an ARM id in canonical form, or a bare name.
+    #[schema(value_type = RegistryRefSchema)]
+    registry: String,
+    /// The Entra group granted through (absent for a direct attach or detach).
+    #[schema(value_type = Option<GroupIdSchema>)]
+    group: Option<String>,
+    /// Detach through a group: also delete the group's pull grant (absent when false).
+    remove_group_grant: Option<bool>,
+}
+
+/// The arguments of a `kubelet-identity` job.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KubeletIdentityJobInput {
+    #[schema(value_type = IdentityIdSchema)]
+    identity: String,
+    /// Region for a new identity (absent when not given).
+    location: Option<String>,
+    /// Groups to add the identity to (absent when none).
+    #[schema(value_type = Option<Vec<GroupIdSchema>>)]
+    groups: Option<Vec<String>>,
+    /// Registries to grant the identity pull on (absent when none).
+    #[schema(value_type = Option<Vec<RegistryRefSchema>>)]
+    registries: Option<Vec<String>>,
+    /// Tags the identity gets (absent: an existing identity's tags are kept).
+    tags: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A result of an `attach` job (`path` says which way it granted).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct AttachResult {
+    /// `direct` (the kubelet identity holds the grant) or `group` (through an Entra group).
+    path: String,
+    /// Direct: `created`, `alreadyPresent` or `adopted` (an existing grant under another name);
+    /// group: `effective` (ARM shows the grant reaching the identity).
+    outcome: String,
+    /// The role assignment that grants pull (the group's, on the group path).
+    assignment_id: Option<String>,
+    /// Direct: the role assignment's name (a GUID).
+    assignment_name: Option<String>,
+    /// The pull role: `{id, name}` (AcrPull, or Container Registry Repository Reader for ABAC registries).
+    #[schema(value_type = Option<Object>)]
+    role: Option<Value>,
+    /// The kubelet identity: `{objectId, type, source, clientId}`.
+    #[schema(value_type = Option<Object>)]
+    principal: Option<Value>,
+    /// `{id, loginServer, roleAssignmentMode}`.
+    #[schema(value_type = Option<Object>)]
+    registry: Option<Value>,
+    /// `{id}`.
+    #[schema(value_type = Option<Object>)]
+    cluster: Option<Value>,
+    /// Direct: when nodes can pull with the new grant.
+    effective: Option<String>,
+    /// Group: `{id, displayName}`.
+    #[schema(value_type = Option<Object>)]
+    group: Option<Value>,
+    /// Group: `added` or `alreadyMember`.
+    membership: Option<String>,
+    /// Group: whether acr-attach added the membership.
+    membership_added: Option<bool>,
+    /// Group: the group's grant, `{id, name, outcome}`.
+    #[schema(value_type = Option<Object>)]
+    group_assignment: Option<Value>,
+    /// Group: how long ARM took to show the grant reaching the identity, `{condition, waitedSeconds, polls}`.
+    #[schema(value_type = Option<Object>)]
+    propagation: Option<Value>,
+    /// Group: what may still lag (managed-identity tokens cache group claims).
+    uncertain: Option<String>,
+}
+
+/// A result of a `detach` job.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct DetachResult {
+    /// `direct` or `group`.
+    path: String,
+    /// Direct: `deleted` or `nothingToDelete`; group: `removed` or `nothingRemoved`.
+    outcome: String,
+    /// Ids of the role assignments deleted.
+    deleted: Option<Vec<String>>,
+    /// Grants left in place, each `{id, scope, roleDefinitionId, reason, ...}`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    kept: Option<Vec<Value>>,
+    /// What happened, for people.
+    message: Option<String>,
+    /// `{objectId, source}`.
+    #[schema(value_type = Option<Object>)]
+    principal: Option<Value>,
+    /// `{id, loginServer}`.
+    #[schema(value_type = Option<Object>)]
+    registry: Option<Value>,
+    /// `{id}`.
+    #[schema(value_type = Option<Object>)]
+    cluster: Option<Value>,
+    /// Group: `{id}`.
+    #[schema(value_type = Option<Object>)]
+    group: Option<Value>,
+    /// Group: what was done with the kubelet identity's membership, and why.
+    #[schema(value_type = Option<Object>)]
+    membership: Option<Value>,
+    /// Group: how long nodes may keep pulling.
+    effective: Option<String>,
+}
+
+/// The result of a `kubelet-identity` job: what `az aks create --assign-kubelet-identity` needs.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct KubeletIdentityResult {
+    /// `{resourceId, name, location, clientId, principalId, tenantId, tags, outcome}`.
+    #[schema(value_type = Object)]
+    identity: Value,
+    /// Each group: `{id, displayName, membership}`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    groups: Option<Vec<Value>>,
+    /// Each registry granted: `{id, loginServer, role, assignmentId, outcome}`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    registries: Option<Vec<Value>>,
+    /// `{resourceId, clientId, objectId}`: the values for `--assign-kubelet-identity`.
+    #[schema(value_type = Option<Object>)]
+    kubelet_identity: Option<Value>,
+    /// The Managed Identity Operator grant the cluster's control-plane identity needs: `{roleDefinitionId, scope, assignee}`.
+    #[schema(value_type = Option<Object>)]
+    managed_identity_operator: Option<Value>,
+    /// Next steps, for people.
+    notes: Option<Vec<String>>,
+}
+
+/// Declares a documentation-only component that is a choice between other components.
+macro_rules! choice_component {
+    ($ty:ident, $name:literal, $description:literal, $builder:ident, [$($member:ty),+]) => {
+        pub struct $ty;
+
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                utoipa::openapi::schema::$builder::new()
+                    $(.item(utoipa::openapi::Ref::from_schema_name(<$member as utoipa::ToSchema>::name())))+
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                $(
+                    schemas.push((
+                        <$member as utoipa::ToSchema>::name().into_owned(),
+                        <$member as utoipa::PartialSchema>::schema(),
+                    ));
+                    <$member as utoipa::ToSchema>::schemas(schemas);
+                )+
+            }
+        }
+    };
+}
+
+choice_component!(
+    JobInputSchema,
+    "JobInput",
+    "The job's arguments, by kind: attach and detach take a pair, kubelet-identity an identity.",
+    OneOfBuilder,
+    [PairJobInput, KubeletIdentityJobInput]
+);
+
+choice_component!(
+    JobResultSchema,
+    "JobResult",
+    "The job's result, by kind (fields not listed may be added).",
+    AnyOfBuilder,
+    [AttachResult, DetachResult, KubeletIdentityResult]
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_kinds_are_named_as_the_queue_names_them() {
+        for k in JobKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
     }
 }

@@ -4,58 +4,105 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
+use serde_json::json;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::attachments::parse_group;
-use super::error::{ApiError, ApiResult, ErrorResponse};
-use super::extract::{IdempotencyKey, JsonBody};
+use super::access::Access;
+use super::error::{ApiError, ApiResult, ErrorResponse, clip, quote};
+use super::extract::{
+    EXAMPLE_GROUP, EXAMPLE_IDENTITY, GroupIdSchema, IdempotencyKey, IdentityIdSchema, JsonBody, NO_CONTROL_PATTERN,
+    RegistryRefSchema, parse_group, parse_identity, parse_registry,
+};
 use super::jobs::{JobView, submit};
-use crate::azure::UserAssignedIdentityId;
+use super::policy::{Action, Ask};
 use crate::ops::{KubeletIdentityArgs, RegistryRef};
 
 const MAX_GROUPS: usize = 20;
 const MAX_REGISTRIES: usize = 20;
+const MAX_TAGS: usize = 50;
+const MAX_TAG_NAME: usize = 512;
+const MAX_TAG_VALUE: usize = 256;
+const MAX_LOCATION: usize = 64;
+/// What a tag name may not contain (ARM's rule), besides control characters.
+const TAG_NAME_FORBIDDEN: [char; 7] = ['<', '>', '%', '&', '\\', '?', '/'];
 
 /// A user-assigned identity to create (or adopt) and prepare as a kubelet identity.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "identity": EXAMPLE_IDENTITY,
+    "location": "westeurope",
+    "groups": [EXAMPLE_GROUP],
+    "registries": ["acrdemo"],
+}))]
 pub struct KubeletIdentityRequest {
     /// ARM resource id of the user-assigned managed identity. Created if it does not exist,
     /// adopted (kept as is) if it does.
-    #[schema(
-        example = "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg-aks-demo/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks-next-kubelet"
-    )]
+    #[schema(value_type = IdentityIdSchema)]
     pub identity: String,
-    /// Region to create the identity in; needed only when it does not exist yet.
-    #[schema(example = "westeurope")]
+    /// Region to create the identity in (letters, digits and spaces, e.g. westeurope); needed
+    /// only when it does not exist yet.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9 ]*[A-Za-z0-9][A-Za-z0-9 ]*$")]
     pub location: Option<String>,
     /// Entra security groups (object ids, at most 20) to add the identity to.
     #[serde(default)]
-    #[schema(example = json!(["9a0b0000-0000-4000-8000-000000000001"]))]
+    #[schema(value_type = Vec<GroupIdSchema>, max_items = 20)]
     pub groups: Vec<String>,
     /// Registries (ARM ids or bare names, at most 20) to grant the identity pull on directly.
     #[serde(default)]
-    #[schema(example = json!(["acrdemo"]))]
+    #[schema(value_type = Vec<RegistryRefSchema>, max_items = 20)]
     pub registries: Vec<String>,
     /// Tags for the identity. Given: they replace its tags; absent: an existing identity's tags
     /// are left alone.
+    #[schema(schema_with = tags_schema)]
     pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// ARM's tag rules as a schema: at most 50; names 1-512 characters without `< > % & \ ? /`,
+/// values at most 256 characters; no control characters in either.
+fn tags_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_TAG_NAME))
+        .pattern(Some("^[^<>%&\\\\?/\\u0000-\\u001F\\u007F-\\u009F]+$"));
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_TAG_VALUE))
+        .pattern(Some(NO_CONTROL_PATTERN));
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Object,
+            Type::Null,
+        ]))
+        .description(Some(
+            "Tags for the identity (at most 50; names 1-512 characters without < > % & \\ ? /, values at most 256 \
+             characters; no control characters). Given: they replace its tags; absent: an existing identity's tags \
+             are left alone.",
+        ))
+        .max_properties(Some(MAX_TAGS))
+        .property_names(Some(name))
+        .additional_properties(Some(value))
+        .build()
 }
 
 impl KubeletIdentityRequest {
     fn parse(&self) -> ApiResult<KubeletIdentityArgs> {
-        let identity: UserAssignedIdentityId = self.identity.trim().parse().map_err(|e: crate::azure::IdError| {
-            ApiError::bad_request("InvalidIdentityId", e.to_string()).with_target("identity")
-        })?;
-        let location = self.location.as_deref().map(str::trim).map(|l| {
-            if !l.is_empty() && l.len() <= 64 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ') {
-                Ok(l.to_string())
+        let identity = parse_identity(&self.identity, "identity")?;
+        let location = self.location.as_deref().map(|l| {
+            // The schema's pattern: letters, digits and spaces, at least one letter or digit.
+            let ok = l.len() <= MAX_LOCATION
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+                && l.chars().any(|c| c.is_ascii_alphanumeric());
+            if ok {
+                Ok(l.trim().to_string())
             } else {
                 Err(ApiError::bad_request(
                     "InvalidLocation",
-                    format!("'{l}' is not an Azure region name like westeurope"),
+                    format!("{} is not an Azure region name like westeurope", quote(l)),
                 )
                 .with_target("location"))
             }
@@ -83,9 +130,7 @@ impl KubeletIdentityRequest {
         }
         let mut registries: Vec<RegistryRef> = Vec::new();
         for (i, r) in self.registries.iter().enumerate() {
-            let r: RegistryRef = r.parse().map_err(|e: crate::azure::IdError| {
-                ApiError::bad_request("InvalidRegistry", e.to_string()).with_target(format!("registries[{i}]"))
-            })?;
+            let r = parse_registry(r, &format!("registries[{i}]"))?;
             let key = |r: &RegistryRef| r.name().to_ascii_lowercase();
             if !registries.iter().any(|x| key(x) == key(&r)) {
                 registries.push(r);
@@ -104,21 +149,24 @@ impl KubeletIdentityRequest {
     }
 }
 
-/// ARM's tag rules, checked before anything is queued.
+/// ARM's tag rules, checked before anything is queued (control characters are refused for
+/// every JSON string by the extractor).
 fn validate_tags(tags: &BTreeMap<String, String>) -> ApiResult<()> {
-    if tags.len() > 50 {
-        return Err(ApiError::bad_request("InvalidTags", "at most 50 tags").with_target("tags"));
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::bad_request("InvalidTags", format!("at most {MAX_TAGS} tags")).with_target("tags"));
     }
     for (k, v) in tags {
-        let bad_key = k.is_empty() || k.chars().count() > 512 || k.contains(['<', '>', '%', '&', '\\', '?', '/']);
-        if bad_key || v.chars().count() > 256 {
+        let bad_key = k.is_empty() || k.chars().count() > MAX_TAG_NAME || k.contains(TAG_NAME_FORBIDDEN);
+        if bad_key || v.chars().count() > MAX_TAG_VALUE {
             return Err(ApiError::bad_request(
                 "InvalidTags",
                 format!(
-                    "tag '{k}': names are 1 to 512 characters without < > % & \\ ? /, values at most 256 characters"
+                    "tag {}: names are 1 to {MAX_TAG_NAME} characters without < > % & \\ ? /, values at most \
+                     {MAX_TAG_VALUE} characters",
+                    quote(k)
                 ),
             )
-            .with_target(format!("tags.{k}")));
+            .with_target(format!("tags.{}", clip(k))));
         }
     }
     Ok(())
@@ -129,20 +177,43 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> ApiResult<()> {
 /// the memberships and grants. The result has what `az aks create --assign-kubelet-identity`
 /// needs, and the Managed Identity Operator requirement of the control-plane identity.
 #[utoipa::path(post, path = "/v1/kubelet-identities", tag = "kubelet identities", request_body = KubeletIdentityRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safely repeatable")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]*[!-~][ -~]*$",
+        description = "Makes the request safely repeatable: 1 to 255 printable ASCII characters (a UUID is a good choice)")),
     responses(
         (status = 202, body = JobView, description = "Accepted: poll the job at Operation-Location"),
         (status = 200, body = JobView, description = "An identical request is already queued or running: that job"),
-        (status = "4XX", body = ErrorResponse)))]
+        (status = 413, body = ErrorResponse, description = "The body is larger than ACR_ATTACH_MAX_BODY_BYTES (default 64 KiB): \
+            the field limits allow bodies larger than that (50 tags of 512 + 256 characters), the service does not"),
+        (status = 415, body = ErrorResponse, description = "The body is not sent as Content-Type: application/json"),
+        (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
+        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
 pub async fn prepare(
     State(state): State<AppState>,
+    access: Access,
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<KubeletIdentityRequest>,
 ) -> ApiResult<Response> {
-    let args = body.value.parse()?;
+    let args = match body.value.parse() {
+        Ok(a) => a,
+        Err(e) => return Err(access.refuse(&state, Action::PrepareKubeletIdentity, e).await),
+    };
+    let identity = args.identity.to_string();
+    let ask = Ask::KubeletIdentity {
+        identity: &identity,
+        groups: &args.groups,
+        registries: &args.registries,
+    };
+    let resources = json!({
+        "identity": identity,
+        "groups": args.groups,
+        "registries": args.registries.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+    });
+    let granted = access.authorize(&state, &ask, resources).await?;
     let job = state.ops.new_identity_job(&args);
     submit(
         &state,
+        &access,
+        granted,
         "POST /v1/kubelet-identities",
         "/v1/kubelet-identities",
         key,

@@ -19,7 +19,9 @@ use crate::attachments::AttachmentStore;
 use crate::ops::OpsSettings;
 use crate::queue::JobStore;
 
+pub mod access;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -28,6 +30,8 @@ pub mod idempotency;
 pub mod jobs;
 pub mod kubelet_identities;
 mod middleware;
+pub mod policy;
+pub mod rate_limit;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +40,9 @@ pub struct AppState {
     pub ops: OpsSettings,
     pub pool: PgPool,
     pub metrics: PrometheusHandle,
+    /// Who may do what (checked before anything is enqueued).
+    pub policy: policy::PolicyHandle,
+    pub audit: crate::audit::AuditStore,
 }
 
 #[derive(OpenApi)]
@@ -44,11 +51,12 @@ pub struct AppState {
 Requests that change Azure are accepted as jobs (202 + Operation-Location) and run by a worker pool with retries; \
 poll the job for its state, result and timeline."),
     modifiers(&ApiKeyScheme),
-    security(("api_key" = [])),
+    security(("bearer" = [])),
     tags(
         (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
         (name = "kubelet identities", description = "Prepare a kubelet identity (groups, grants) before the cluster exists"),
         (name = "jobs", description = "Every long-running request is a job"),
+        (name = "audit", description = "Who asked for what, and what the policy decided"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -64,12 +72,13 @@ impl utoipa::Modify for ApiKeyScheme {
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme(
-                "api_key",
+                "bearer",
                 SecurityScheme::Http(
                     HttpBuilder::new()
                         .scheme(HttpAuthScheme::Bearer)
                         .description(Some(
-                            "An API key from ACR_ATTACH_API_KEYS (when none is configured, /v1 is open)",
+                            "A Microsoft Entra ID access token for acr-attach's API application, or an API key \
+                             (`acr-attach keys create`). Not needed when the service runs with --auth none.",
                         ))
                         .build(),
                 ),
@@ -86,6 +95,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::job_events))
         .routes(routes!(jobs::cancel_job))
+        .routes(routes!(audit::list_audit))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -99,8 +109,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
-    /// Keys accepted on `/v1` (none: the API is open).
-    pub api_keys: Vec<String>,
+    /// Checks the credentials of `/v1` requests.
+    pub authenticator: auth::Authenticator,
+    /// Per-caller request rate (sustained per second, and burst).
+    pub rate_limit: f64,
+    pub rate_burst: u32,
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
@@ -113,8 +126,12 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
-            auth::ApiKeys::new(&settings.api_keys),
-            auth::require_key,
+            rate_limit::RateLimiter::new(settings.rate_limit, settings.rate_burst),
+            rate_limit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.authenticator.clone(),
+            auth::authenticate,
         ))
         .layer(axum::middleware::from_fn(
             move |req, next: axum::middleware::Next| async move {

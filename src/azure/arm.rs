@@ -31,6 +31,15 @@ pub fn registry_by_name_query(name: &RegistryName) -> String {
     )
 }
 
+/// A write the guard in [`super::roles`] refused: never sent, never retried.
+fn refused(operation: &str, why: String) -> AzureError {
+    AzureError::new(
+        operation,
+        ErrorKind::Refused,
+        format!("acr-attach only writes pull-role assignments at registry scopes: {why}"),
+    )
+}
+
 fn with(mut segments: Vec<String>, more: &[&str]) -> Vec<String> {
     segments.extend(more.iter().map(|s| s.to_string()));
     segments
@@ -179,6 +188,8 @@ impl AzureClient {
         name: Uuid,
         assignment: &RoleAssignmentCreate,
     ) -> Result<(RoleAssignment, bool), AzureError> {
+        super::roles::check_assignment_write(scope, &assignment.role_definition_id)
+            .map_err(|why| refused("put_role_assignment", why))?;
         let id = RoleAssignmentId::new(scope.clone(), name);
         let url = self.arm_url(&id.segments(), &self.inner.api.role_assignments, None);
         let body = assignment.to_body();
@@ -215,6 +226,7 @@ impl AzureClient {
         ctx: &CallContext,
         id: &RoleAssignmentId,
     ) -> Result<Deleted, AzureError> {
+        super::roles::check_assignment_delete(id.scope()).map_err(|why| refused("delete_role_assignment", why))?;
         let url = self.arm_url(&id.segments(), &self.inner.api.role_assignments, None);
         let resp = self
             .arm(ctx, "delete_role_assignment", Method::DELETE, url, None)
@@ -249,6 +261,31 @@ impl AzureClient {
         let url = self.arm_url(&segments, &self.inner.api.role_assignments, expr.as_deref());
         self.get_all_pages::<WireRoleAssignment, RoleAssignment>(ctx, Service::Arm, "list_role_assignments", None, url)
             .await
+    }
+
+    /// Every subscription the caller can see (`GET /subscriptions`, follows `nextLink`).
+    pub async fn list_subscriptions(&self, ctx: &CallContext) -> Result<Vec<SubscriptionId>, AzureError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct WireSubscription {
+            subscription_id: String,
+        }
+        let url = self.arm_url(&["subscriptions".to_string()], &self.inner.api.subscriptions, None);
+        let listed = self
+            .get_all_pages::<WireSubscription, WireSubscription>(ctx, Service::Arm, "list_subscriptions", None, url)
+            .await?;
+        listed
+            .iter()
+            .map(|s| {
+                s.subscription_id.parse().map_err(|_| {
+                    AzureError::new(
+                        "list_subscriptions",
+                        ErrorKind::Decode,
+                        format!("ARM listed a subscription with an invalid id '{}'", s.subscription_id),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// `GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{role}`.

@@ -129,6 +129,9 @@ pub struct AzureConfig {
     /// api-version for Microsoft.ResourceGraph.
     #[arg(long, env = "ACR_ATTACH_API_VERSION_RESOURCE_GRAPH", default_value = "2024-04-01")]
     pub api_version_resource_graph: String,
+    /// api-version for Microsoft.Resources subscriptions (listing them).
+    #[arg(long, env = "ACR_ATTACH_API_VERSION_SUBSCRIPTIONS", default_value = "2022-12-01")]
+    pub api_version_subscriptions: String,
 
     /// Upper bound for acquiring one token (e.g. 20s, 1500ms).
     #[arg(long = "token-timeout", env = "ACR_ATTACH_TOKEN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
@@ -164,6 +167,7 @@ impl fmt::Debug for AzureConfig {
             .field("api_version_managed_clusters", &self.api_version_managed_clusters)
             .field("api_version_managed_identities", &self.api_version_managed_identities)
             .field("api_version_resource_graph", &self.api_version_resource_graph)
+            .field("api_version_subscriptions", &self.api_version_subscriptions)
             .field("token_timeout", &self.token_timeout)
             .field("arm_request_timeout", &self.arm_request_timeout)
             .finish()
@@ -240,6 +244,8 @@ pub struct ApiVersions {
     pub managed_identities: String,
     /// Microsoft.ResourceGraph.
     pub resource_graph: String,
+    /// Microsoft.Resources subscriptions.
+    pub subscriptions: String,
 }
 
 impl Default for ApiVersions {
@@ -250,6 +256,7 @@ impl Default for ApiVersions {
             managed_clusters: "2026-07-01".into(),
             managed_identities: "2023-01-31".into(),
             resource_graph: "2024-04-01".into(),
+            subscriptions: "2022-12-01".into(),
         }
     }
 }
@@ -398,6 +405,7 @@ impl AzureConfig {
                 &self.api_version_managed_identities,
             )?,
             resource_graph: validate_api_version("--api-version-resource-graph", &self.api_version_resource_graph)?,
+            subscriptions: validate_api_version("--api-version-subscriptions", &self.api_version_subscriptions)?,
         };
 
         Ok(AzureSettings {

@@ -8,7 +8,7 @@
 use super::client::{AzureClient, Req, Resp, Service};
 use super::context::CallContext;
 use super::error::AzureError;
-use super::models::{DirectoryObject, Group, GroupAdd, GroupRemove, ServicePrincipal};
+use super::models::{AppRoleAssignment, DirectoryObject, Group, GroupAdd, GroupRemove, ServicePrincipal};
 use reqwest::Method;
 use uuid::Uuid;
 
@@ -212,9 +212,49 @@ impl AzureClient {
         ctx: &CallContext,
         member: Uuid,
     ) -> Result<Vec<DirectoryObject>, AzureError> {
+        self.list_transitive_member_of(ctx, "servicePrincipals", member).await
+    }
+
+    /// `GET /v1.0/groups/{group}/transitiveMemberOf`: the groups a group belongs to (nested),
+    /// and the directory roles it holds.
+    pub async fn group_transitive_member_of(
+        &self,
+        ctx: &CallContext,
+        group: Uuid,
+    ) -> Result<Vec<DirectoryObject>, AzureError> {
+        self.list_transitive_member_of(ctx, "groups", group).await
+    }
+
+    /// `GET /v1.0/groups/{group}/appRoleAssignments`: the app roles granted to a group.
+    pub async fn group_app_role_assignments(
+        &self,
+        ctx: &CallContext,
+        group: Uuid,
+    ) -> Result<Vec<AppRoleAssignment>, AzureError> {
         let url = self.url(
             Service::Graph,
-            &v1(&["servicePrincipals", &member.to_string(), "transitiveMemberOf"]),
+            &v1(&["groups", &group.to_string(), "appRoleAssignments"]),
+            None,
+        );
+        self.get_all_pages::<AppRoleAssignment, AppRoleAssignment>(
+            ctx,
+            Service::Graph,
+            "group_app_role_assignments",
+            Some("Directory.Read.All"),
+            url,
+        )
+        .await
+    }
+
+    async fn list_transitive_member_of(
+        &self,
+        ctx: &CallContext,
+        collection: &str,
+        member: Uuid,
+    ) -> Result<Vec<DirectoryObject>, AzureError> {
+        let url = self.url(
+            Service::Graph,
+            &v1(&[collection, &member.to_string(), "transitiveMemberOf"]),
             None,
         );
         self.get_all_pages::<DirectoryObject, DirectoryObject>(

@@ -1,7 +1,7 @@
 //! Roles: built-in role GUIDs, which role grants pull on a registry, deterministic role
 //! assignment names, and ARM's action-wildcard semantics for permission checks.
 
-use super::ids::{RegistryId, SubscriptionId};
+use super::ids::{RegistryId, ResourceId, SubscriptionId};
 use super::models::{Permission, Registry, RoleAssignmentMode};
 use uuid::Uuid;
 
@@ -11,6 +11,44 @@ pub const ACR_PULL: Uuid = Uuid::from_u128(0x7f951dda_4ed3_4680_a7ca_43fe172d538
 /// Container Registry Repository Reader: the pull role for registries in
 /// `AbacRepositoryPermissions` mode, where AcrPull is not honoured.
 pub const CONTAINER_REGISTRY_REPOSITORY_READER: Uuid = Uuid::from_u128(0xb93aa761_3e63_49ed_ac28_beffa264f7ac);
+
+/// The only roles acr-attach ever grants: the pull role of each registry mode.
+pub const PULL_ROLES: [Uuid; 2] = [ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER];
+
+/// Whether `role` (a role definition GUID) is one of [`PULL_ROLES`].
+pub fn is_pull_role(role: Uuid) -> bool {
+    PULL_ROLES.contains(&role)
+}
+
+/// The write guard: acr-attach may only ever create an assignment of a pull role, at a
+/// registry's scope, with the role definition named the way [`role_definition_id`] names it
+/// for that registry's subscription. Anything else is a bug or an attack, and is refused before
+/// a request leaves the process. `Err` says why.
+pub fn check_assignment_write(scope: &ResourceId, role_definition: &str) -> Result<RegistryId, String> {
+    let registry: RegistryId = scope
+        .to_string()
+        .parse()
+        .map_err(|_| format!("the scope '{scope}' is not a container registry"))?;
+    let allowed = PULL_ROLES
+        .iter()
+        .any(|r| role_definition_id(&registry.subscription(), *r).eq_ignore_ascii_case(role_definition));
+    if !allowed {
+        return Err(format!(
+            "the role definition '{}' is not a pull role of the registry's subscription",
+            role_definition.chars().take(200).collect::<String>()
+        ));
+    }
+    Ok(registry)
+}
+
+/// The delete guard: acr-attach only deletes assignments at registry scopes (its callers
+/// also check that the assignment is a pull grant before deleting it).
+pub fn check_assignment_delete(scope: &ResourceId) -> Result<RegistryId, String> {
+    scope
+        .to_string()
+        .parse()
+        .map_err(|_| format!("the scope '{scope}' is not a container registry"))
+}
 
 /// Namespace of [`assignment_name`]'s UUIDv5.
 ///
@@ -94,6 +132,103 @@ pub fn permits_data_action(permissions: &[Permission], data_action: &str) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const SUBS: [&str; 2] = [
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+    ];
+    /// Built-in roles an attacker would like (Owner, Contributor, User Access Administrator,
+    /// AcrPush, Repository Writer), the two pull roles, and the nil GUID.
+    const ROLES: [&str; 8] = [
+        "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+        "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+        "8311e382-0749-4cb8-b61a-304f252e45ec",
+        "2a1e307c-b015-4ebd-883e-5b7698a07328",
+        "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+        "b93aa761-3e63-49ed-ac28-beffa264f7ac",
+        "00000000-0000-0000-0000-000000000000",
+    ];
+
+    /// Scopes of every shape: subscription, resource group, registries and their children,
+    /// other resource types, management groups, in any casing.
+    fn scope() -> impl Strategy<Value = String> {
+        let tail = prop_oneof![
+            Just(String::new()),
+            Just("/resourceGroups/rg".to_string()),
+            Just("/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acrone1".to_string()),
+            Just("/resourceGroups/rg/providers/microsoft.containerregistry/REGISTRIES/acrone1".to_string()),
+            Just(
+                "/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acrone1/replications/r"
+                    .to_string()
+            ),
+            Just("/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acrone1/scopeMaps/s".to_string()),
+            Just("/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acrone1".to_string()),
+            Just("/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks".to_string()),
+        ];
+        prop_oneof![
+            (0..SUBS.len(), tail).prop_map(|(s, t)| format!("/subscriptions/{}{t}", SUBS[s])),
+            Just("/providers/Microsoft.Management/managementGroups/root".to_string()),
+        ]
+    }
+
+    fn role_definition() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0..SUBS.len(), 0..ROLES.len()).prop_map(|(s, r)| format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                SUBS[s], ROLES[r]
+            )),
+            (0..ROLES.len()).prop_map(|r| format!("/providers/Microsoft.Authorization/roleDefinitions/{}", ROLES[r])),
+            any::<u128>().prop_map(|g| format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                SUBS[0],
+                Uuid::from_u128(g)
+            )),
+        ]
+    }
+
+    #[test]
+    fn the_guard_passes_the_pull_grant_acr_attach_makes() {
+        let registry: ResourceId = format!(
+            "/subscriptions/{}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acrone1",
+            SUBS[1]
+        )
+        .parse()
+        .unwrap();
+        for role in PULL_ROLES {
+            let id = role_definition_id(&SUBS[1].parse().unwrap(), role);
+            assert!(check_assignment_write(&registry, &id).is_ok());
+            let other_sub = role_definition_id(&SUBS[0].parse().unwrap(), role);
+            assert!(check_assignment_write(&registry, &other_sub).is_err());
+        }
+        let sub: ResourceId = format!("/subscriptions/{}", SUBS[1]).parse().unwrap();
+        let pull = role_definition_id(&SUBS[1].parse().unwrap(), ACR_PULL);
+        assert!(
+            check_assignment_write(&sub, &pull)
+                .unwrap_err()
+                .contains("not a container registry")
+        );
+    }
+
+    proptest! {
+        /// The guard lets a write through exactly when it is a pull role of the registry's own
+        /// subscription, at a registry scope, and never anything else.
+        #[test]
+        fn only_pull_roles_at_registry_scopes_are_ever_written(scope in scope(), role in role_definition()) {
+            let Ok(parsed) = scope.parse::<ResourceId>() else { return Ok(()) };
+            let allowed = check_assignment_write(&parsed, &role).is_ok();
+            let lower = scope.to_ascii_lowercase();
+            let is_registry = lower.ends_with("/providers/microsoft.containerregistry/registries/acrone1");
+            let sub = SUBS.iter().find(|s| lower.starts_with(&format!("/subscriptions/{s}")));
+            let is_pull_of_same_sub = sub.is_some_and(|s| {
+                role.eq_ignore_ascii_case(&role_definition_id(&s.parse().unwrap(), ACR_PULL))
+                    || role.eq_ignore_ascii_case(&role_definition_id(&s.parse().unwrap(), CONTAINER_REGISTRY_REPOSITORY_READER))
+            });
+            prop_assert_eq!(allowed, is_registry && is_pull_of_same_sub, "scope {} role {}", scope, role);
+            prop_assert_eq!(check_assignment_delete(&parsed).is_ok(), is_registry);
+        }
+    }
 
     #[test]
     fn constants() {

@@ -22,15 +22,11 @@ use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Waits};
 use super::{DETACH, Ops, PairArgs};
 use crate::attachments::Verified;
-use crate::azure::{
-    ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER, CallContext, Deleted, RoleAssignment, RoleAssignmentFilter,
-    RoleAssignmentId, assignment_name,
-};
+use crate::azure::roles::PULL_ROLES;
+use crate::azure::{CallContext, Deleted, RoleAssignment, RoleAssignmentFilter, RoleAssignmentId, assignment_name};
 use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
 
 pub struct Detach(pub Arc<Ops>);
-
-pub(super) const PULL_ROLES: [uuid::Uuid; 2] = [ACR_PULL, CONTAINER_REGISTRY_REPOSITORY_READER];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Progress {

@@ -90,6 +90,9 @@ pub(super) async fn steps(
     let mut granted = match p.granted.clone() {
         Some(g) => g,
         None => {
+            // Refuse a group that carries more than pull before writing anything (the
+            // membership step checks again right before it adds the member).
+            super::group_guard::verify_pull_only(ops, call, group, &mut waits, |w| p.snapshot(w)).await?;
             let recipient = Recipient {
                 object_id: group,
                 principal_type: PrincipalType::Group,

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::detach::PULL_ROLES;
 use super::failures::generic;
 use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Waits};
 use super::{Ops, PairArgs};
 use crate::attachments::{Verified, via_group};
+use crate::azure::roles::PULL_ROLES;
 use crate::azure::{
     CallContext, Deleted, GroupRemove, RegistryId, RoleAssignment, RoleAssignmentFilter, RoleAssignmentId,
     assignment_name,

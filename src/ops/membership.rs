@@ -148,6 +148,8 @@ pub async fn ensure_member<P: MembershipSlots>(
             ctx.save_checkpoint(&p.snapshot(waits)).await?;
         }
     }
+    // Checked afresh right before every add: the group must carry nothing but pull.
+    super::group_guard::verify_pull_only(ops, call, group, waits, |w| p.snapshot(w)).await?;
     let outcome = match ops.azure.add_group_member(call, group, member).await {
         Ok(GroupAdd::Added) => Membership::Added,
         // Our own earlier add whose response was lost, or someone else's very recent one.

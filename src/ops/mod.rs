@@ -15,6 +15,7 @@ mod failures;
 mod grant;
 mod group_attach;
 mod group_detach;
+mod group_guard;
 mod kubelet_identity;
 mod membership;
 mod resolve;

@@ -163,6 +163,8 @@ pub struct JobFilter {
     pub kind: Option<String>,
     pub state: Option<JobState>,
     pub target_key: Option<String>,
+    /// Only jobs this requester asked for (see [`crate::queue::JobStore::add_requester`]).
+    pub requested_by: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: i64,
 }

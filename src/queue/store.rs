@@ -134,6 +134,8 @@ impl JobStore {
             "SELECT * FROM job \
              WHERE ($1::text IS NULL OR kind = $1) AND ($2::job_state IS NULL OR state = $2) \
                AND ($3::text IS NULL OR target_key = $3) AND ($4::bigint IS NULL OR seq < $4) \
+               AND ($6::text IS NULL OR EXISTS \
+                   (SELECT 1 FROM job_requester r WHERE r.job_id = job.id AND r.requested_by = $6)) \
              ORDER BY seq DESC LIMIT $5",
         )
         .bind(&f.kind)
@@ -141,8 +143,29 @@ impl JobStore {
         .bind(&f.target_key)
         .bind(f.before_seq)
         .bind(f.limit)
+        .bind(&f.requested_by)
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// Records that `who` (an opaque requester name) asked for the job; a job asked for by
+    /// several requesters (dedup) has them all. Part of the caller's enqueue transaction.
+    pub async fn add_requester(&self, conn: &mut PgConnection, job: Uuid, who: &str) -> sqlx::Result<()> {
+        sqlx::query("INSERT INTO job_requester (job_id, requested_by) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(job)
+            .bind(who)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `who` asked for the job.
+    pub async fn is_requester(&self, job: Uuid, who: &str) -> sqlx::Result<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM job_requester WHERE job_id = $1 AND requested_by = $2)")
+            .bind(job)
+            .bind(who)
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// The job's timeline, oldest first: the stored events plus those its row implies

@@ -53,6 +53,11 @@ impl AzureApp {
     }
 
     pub async fn spawn_configured(world: World, adjust: impl FnOnce(&mut Config)) -> AzureApp {
+        Self::spawn_configured_with_sim(world, |c, _| adjust(c)).await
+    }
+
+    /// Like [`Self::spawn_configured`], for settings that name the simulator (its Entra).
+    pub async fn spawn_configured_with_sim(world: World, adjust: impl FnOnce(&mut Config, &Simulator)) -> AzureApp {
         let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator");
@@ -69,7 +74,7 @@ impl AzureApp {
             ca_bundle: ca,
             subscriptions: world.subscriptions.iter().map(|s| s.subscription_id.clone()).collect(),
         });
-        adjust(&mut config);
+        adjust(&mut config, &sim);
         let azure = AzureClient::new(&config.azure.resolve().expect("azure settings")).expect("azure client");
         let settings = config.ops.settings();
         let app = TestApp::spawn_built(config, db, move |pool| {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use acr_attach::api::auth::{AuthConfig, AuthMethod};
 use acr_attach::azure::AzureConfig;
 use acr_attach::config::{ApiConfig, Config, DatabaseConfig, LogFormat, Mode, OpsConfig, QueueConfig};
 use acr_attach::queue::{Handlers, JobStore};
@@ -114,9 +115,19 @@ pub fn test_config(db: &TestDb) -> Config {
             prune_interval: Duration::from_secs(3600),
         },
         api: ApiConfig {
-            api_keys: Vec::new(),
             max_body_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
+        },
+        // Open, as the demo is; tests of authentication and policy switch it on.
+        auth: AuthConfig {
+            methods: vec![AuthMethod::None],
+            entra_authority: None,
+            entra_audience: Vec::new(),
+            entra_keys_refresh: Duration::from_millis(1),
+            policy: None,
+            policy_reload: Duration::from_millis(100),
+            rate_limit: 1000.0,
+            rate_burst: 1000,
         },
         // Short budgets, so tests see budgets run out in seconds.
         ops: OpsConfig {

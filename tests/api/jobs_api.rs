@@ -47,8 +47,10 @@ async fn a_job_reads_back_with_its_timeline() {
 async fn listing_filters_and_pages_with_next_link() {
     let app = app().await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    // Of a real kind (the `kind` filter knows only those), never claimed: this app runs only
+    // `scripted`, and not before an hour from now.
     for n in 0..5 {
-        let new = NewJob::new("scripted", scripted(&["ok"], "g", n))
+        let new = NewJob::new("attach", scripted(&["ok"], "g", n))
             .with_target(format!("t-{}", n % 2))
             .with_run_at(later);
         app.store.enqueue_one(&new).await.unwrap();
@@ -65,12 +67,14 @@ async fn listing_filters_and_pages_with_next_link() {
     }
     assert_eq!(seen, 5);
     let t0: Value = app
-        .get("/v1/jobs?target=t-0&state=queued&kind=scripted")
+        .get("/v1/jobs?target=t-0&state=queued&kind=attach")
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(t0["value"].as_array().unwrap().len(), 3);
+    let detach: Value = app.get("/v1/jobs?kind=detach").await.json().await.unwrap();
+    assert!(detach["value"].as_array().unwrap().is_empty());
     let none: Value = app.get("/v1/jobs?state=failed").await.json().await.unwrap();
     assert!(none["value"].as_array().unwrap().is_empty());
     assert!(none["nextLink"].is_null());
@@ -215,7 +219,11 @@ async fn readiness_fails_when_the_database_is_gone() {
     let db = app.db.clone();
     db.drop_db().await;
     let r = app.get("/readyz").await;
-    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "NotReady").await;
+    let e = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "NotReady").await;
+    assert_eq!(
+        e["error"]["message"], "database unreachable",
+        "the driver's error (hosts, database names) stays in the log"
+    );
     assert_eq!(
         app.get("/healthz").await.status(),
         200,
@@ -249,52 +257,5 @@ async fn swagger_ui_is_served_offline_and_the_committed_openapi_matches_the_code
         bundle.bytes().await.unwrap().len() > 100_000,
         "the Swagger UI bundle is served by the service itself"
     );
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_keys_guard_v1_and_leave_probes_open() {
-    let db = crate::helpers::TestDb::new().await;
-    let mut cfg = crate::helpers::test_config(&db);
-    cfg.api.api_keys = vec!["s3cret-one".into(), "s3cret-two".into()];
-    let app = TestApp::spawn_with(cfg, db, Handlers::new().with(Scripted::new(Arc::new(Log::default())))).await;
-    let e = assert_error(app.get("/v1/jobs").await, StatusCode::UNAUTHORIZED, "Unauthorized").await;
-    assert_eq!(e["error"]["target"], "Authorization");
-    let r = app
-        .client
-        .get(app.url("/v1/jobs"))
-        .bearer_auth("s3cret-three")
-        .send()
-        .await
-        .unwrap();
-    assert!(r.headers().contains_key("www-authenticate"));
-    assert_error(r, StatusCode::UNAUTHORIZED, "Unauthorized").await;
-    let r = app
-        .client
-        .post(app.url("/v1/attachments"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_error(r, StatusCode::UNAUTHORIZED, "Unauthorized").await;
-    assert_eq!(app.count_jobs().await, 0, "a refused request writes nothing");
-
-    for key in ["s3cret-one", "s3cret-two"] {
-        let r = app
-            .client
-            .get(app.url("/v1/jobs"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{key}");
-    }
-    for open in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/"] {
-        assert_eq!(
-            app.get(open).await.status(),
-            200,
-            "{open} stays open for probes and people"
-        );
-    }
     app.stop().await;
 }

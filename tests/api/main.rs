@@ -1,14 +1,19 @@
 //! One integration-test binary (link time matters on 2 cores): the real service, a real
 //! PostgreSQL, real HTTP; a fresh database per test.
 mod attach;
+mod auth;
 mod azure_app;
 mod contract;
 mod detach;
+mod group_guard;
 mod groups;
+mod hardening;
 mod helpers;
 mod input;
 mod jobs_api;
 mod kubelet_identities;
 mod packaging;
+mod policy;
 mod queue;
+mod secure;
 mod support;

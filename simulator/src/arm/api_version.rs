@@ -9,6 +9,7 @@ pub(crate) const CLUSTERS: &[&str] = &["2026-08-01", "2026-07-01", "2026-03-01",
 pub(crate) const IDENTITIES: &[&str] = &["2026-05-31", "2026-04-30", "2024-11-30", "2023-01-31", "2018-11-30"];
 pub(crate) const RESOURCE_GRAPH: &[&str] = &["2024-04-01", "2022-10-01", "2021-03-01"];
 pub(crate) const RESOURCES: &[&str] = &["2021-04-01"];
+pub(crate) const SUBSCRIPTIONS: &[&str] = &["2022-12-01", "2021-01-01", "2020-01-01"];
 
 /// Returns the accepted version or ARM's 400.
 pub(crate) fn check(given: Option<&str>, supported: &[&str]) -> Result<String, ArmError> {

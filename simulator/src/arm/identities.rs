@@ -137,6 +137,8 @@ pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str
         service_principal_type: Some("ManagedIdentity".into()),
         replication_delay_seconds: delay,
         members: Vec::new(),
+        is_assignable_to_role: false,
+        directory_roles: Vec::new(),
     });
     st.principal_epochs
         .insert(identity.principal_id.to_ascii_lowercase(), Instant::now());

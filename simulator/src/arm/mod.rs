@@ -13,6 +13,7 @@ mod role_assignments;
 mod role_definitions;
 mod routing;
 mod scope;
+mod subscriptions;
 mod throttling;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -64,6 +65,7 @@ fn dispatch(ctx: &Ctx<'_>, st: &mut State, action: Action) -> Result<Response, A
         Action::RdGet(scope, id) => role_definitions::get(ctx, &st.world, &scope, &id),
         Action::Permissions(scope) => permissions::list(&st.world, &ctx.caller_oid, &scope),
         Action::ResourceGraph => resource_graph::query(ctx, &st.world),
+        Action::SubscriptionsList => subscriptions::list(ctx, &st.world),
         Action::GenericList(sub, rg) => resources::list_generic(ctx, &st.world, &sub, rg.as_deref()),
         Action::TypedList(sub, rg, rt) => resources::list_typed(ctx, &st.world, &sub, rg.as_deref(), rt),
         Action::TypedGet(sub, rg, rt, name) => resources::get(ctx, &st.world, &sub, &rg, rt, &name),

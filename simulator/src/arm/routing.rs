@@ -19,6 +19,7 @@ pub(super) enum Action {
     RdGet(String, String),
     Permissions(String),
     ResourceGraph,
+    SubscriptionsList,
     GenericList(String, Option<String>),
     TypedList(String, Option<String>, ResType),
     TypedGet(String, String, ResType, String),
@@ -129,6 +130,14 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                 "ResourceGraph_Resources",
                 api_version::RESOURCE_GRAPH,
                 Action::ResourceGraph,
+            )),
+            _ => Err(method_not_allowed(method)),
+        },
+        ["subscriptions"] => match m {
+            Method::GET => Ok(mk(
+                "Subscriptions_List",
+                api_version::SUBSCRIPTIONS,
+                Action::SubscriptionsList,
             )),
             _ => Err(method_not_allowed(method)),
         },

@@ -3,6 +3,7 @@
 
 mod clients;
 mod common;
+mod entra;
 mod faults;
 mod graph;
 mod resources;

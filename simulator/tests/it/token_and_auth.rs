@@ -83,11 +83,37 @@ async fn token_errors_follow_entra() {
             .starts_with("AADSTS90002:")
     );
 
+    // A resource the tenant does not know: AADSTS500011, as Entra answers.
     let r = env
         .token_request(TENANT, &form(SECRET, "https://vault.azure.net/.default"))
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.body["error"], "invalid_scope");
+    assert_eq!(r.body["error"], "invalid_resource");
+    assert_eq!(r.body["error_codes"][0], 500011);
+    assert!(
+        r.body["error_description"].as_str().unwrap().starts_with(
+            "AADSTS500011: The resource principal named https://vault.azure.net was not found in the tenant"
+        ),
+        "{}",
+        r.body["error_description"]
+    );
+    // Client credentials need `<resource>/.default`; several resources at once are refused.
+    let r = env
+        .token_request(TENANT, &form(SECRET, "https://management.azure.com/user_impersonation"))
+        .await;
+    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(r.body["error_codes"][0], 1002012);
+    let r = env
+        .token_request(
+            TENANT,
+            &form(
+                SECRET,
+                "https://management.azure.com/.default https://graph.microsoft.com/.default",
+            ),
+        )
+        .await;
+    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(r.body["error_codes"][0], 70011);
 
     let r = env
         .token_request(

@@ -33,6 +33,9 @@ pub struct Group {
     /// Security groups can hold Azure role assignments.
     #[serde(default)]
     pub security_enabled: Option<bool>,
+    /// Role-assignable groups are the only ones Entra lets hold directory roles.
+    #[serde(default)]
+    pub is_assignable_to_role: Option<bool>,
 }
 
 /// A Graph directory object (from `transitiveMemberOf`).
@@ -46,6 +49,38 @@ pub struct DirectoryObject {
     /// Display name.
     #[serde(rename = "displayName", default)]
     pub display_name: Option<String>,
+    /// Groups only: whether the group can hold Entra directory roles.
+    #[serde(rename = "isAssignableToRole", default)]
+    pub is_assignable_to_role: Option<bool>,
+}
+
+impl DirectoryObject {
+    fn is_type(&self, name: &str) -> bool {
+        self.odata_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_group(&self) -> bool {
+        self.is_type("#microsoft.graph.group")
+    }
+
+    /// An Entra directory role (Global Administrator, ...).
+    pub fn is_directory_role(&self) -> bool {
+        self.is_type("#microsoft.graph.directoryRole")
+    }
+}
+
+/// An app role granted to a principal (`GET /groups/{id}/appRoleAssignments`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignment {
+    pub id: String,
+    #[serde(default)]
+    pub app_role_id: Option<String>,
+    /// The service principal of the application the role belongs to.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    #[serde(default)]
+    pub resource_display_name: Option<String>,
 }
 
 /// Result of adding a group member.

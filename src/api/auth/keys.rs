@@ -1,0 +1,108 @@
+//! API keys, for callers that cannot use Entra: created and revoked with `acr-attach keys`,
+//! shown once, stored only as a SHA-256 digest (a key is 256 random bits, so a fast hash is
+//! enough: nothing to brute-force), each with a name the policy refers to and an optional
+//! expiry.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Every key starts with this, so it is recognisable (secret scanners, logs) and never taken
+/// for a JWT.
+pub const KEY_PREFIX: &str = "acr_";
+
+/// A key's visible facts (never the key).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Names: what the policy and the audit trail call the caller.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = (1..=63).contains(&name.len())
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("a key name is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit".into())
+    }
+}
+
+fn digest(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+#[derive(Clone)]
+pub struct ApiKeyStore {
+    pool: PgPool,
+}
+
+impl ApiKeyStore {
+    pub fn new(pool: PgPool) -> Self {
+        ApiKeyStore { pool }
+    }
+
+    /// Creates a key; the returned string is the only time it exists outside the caller.
+    pub async fn create(&self, name: &str, expires_at: Option<DateTime<Utc>>) -> anyhow::Result<String> {
+        validate_name(name).map_err(anyhow::Error::msg)?;
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let key = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw));
+        let inserted = sqlx::query(
+            "INSERT INTO api_key (id, name, digest, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(Uuid::new_v4())
+        .bind(name)
+        .bind(digest(&key))
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            anyhow::bail!("a key named '{name}' exists already; revoke it first or choose another name");
+        }
+        Ok(key)
+    }
+
+    pub async fn list(&self) -> anyhow::Result<Vec<ApiKeyInfo>> {
+        Ok(sqlx::query_as(
+            "SELECT name, created_at, expires_at, revoked_at, last_used_at FROM api_key ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Revokes the live key named `name`; false if there is none.
+    pub async fn revoke(&self, name: &str) -> anyhow::Result<bool> {
+        let r = sqlx::query("UPDATE api_key SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// The name of the live key `key`, if it is one; records its use (at most once a minute).
+    pub async fn authenticate(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "UPDATE api_key SET last_used_at = CASE \
+                 WHEN last_used_at IS NULL OR last_used_at < now() - interval '1 minute' THEN now() \
+                 ELSE last_used_at END \
+             WHERE digest = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) \
+             RETURNING name",
+        )
+        .bind(digest(key))
+        .fetch_optional(&self.pool)
+        .await
+    }
+}
