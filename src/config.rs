@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::api::auth::AuthConfig;
 use crate::azure::AzureConfig;
+use crate::duration::{fmt_duration, parse_duration};
 use crate::ops::OpsSettings;
 use crate::queue::WorkerConfig;
 
@@ -249,43 +250,6 @@ impl OpsConfig {
     }
 }
 
-/// `500ms`, `15s`, `10m`, `2h`, `7d` (a bare number is seconds); zero is refused.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 500ms, 15s, 10m, 2h or 7d"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit '{other}' in '{s}'; use ms, s, m, h or d"
-            ));
-        }
-    };
-    if !(secs > 0.0 && secs.is_finite()) {
-        return Err(format!("'{s}': a duration must be greater than zero"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// The inverse of [`parse_duration`], for logs: `7d`, `2h`, `15s`, `250ms`.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms >= size && ms.is_multiple_of(size) {
-            return format!("{}{unit}", ms / size);
-        }
-    }
-    format!("{ms}ms")
-}
-
 /// The URL without its password, for logs and error messages.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -371,17 +335,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5y").unwrap_err().contains("unknown duration unit"));
-    }
 
     #[test]
     fn passwords_never_reach_the_logs() {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod azure;
 pub mod config;
 pub mod db;
+pub mod duration;
 pub mod ops;
 pub mod queue;
 pub mod startup;

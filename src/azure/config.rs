@@ -7,7 +7,7 @@
 
 use super::cloud::{Cloud, CloudName};
 use super::ids::SubscriptionId;
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;

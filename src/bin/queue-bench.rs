@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use acr_attach::config::{DatabaseConfig, parse_duration};
+use acr_attach::config::DatabaseConfig;
 use acr_attach::db;
+use acr_attach::duration::parse_duration;
 use acr_attach::queue::{
     Handlers, JobContext, JobError, JobHandler, JobStore, NewJob, Outcome, WorkerConfig, WorkerPool,
 };

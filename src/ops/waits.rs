@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::duration::human;
+
 use crate::azure::CallContext;
 use crate::queue::{JobContext, JobError, Outcome, Wait};
 
@@ -126,15 +128,6 @@ pub fn not_yet(condition: &str, code: &str, message: String, delay: Duration, ch
     JobError::not_yet_consistent(condition, code, message)
         .with_retry_after(Some(delay))
         .with_checkpoint(checkpoint)
-}
-
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        _ => format!("{:.1} h", s as f64 / 3600.0),
-    }
 }
 
 #[cfg(test)]

@@ -115,6 +115,15 @@ async fn entra_tokens_are_validated_like_entra_does() {
     );
     // During the overlap Entra publishes both keys: tokens issued before the rotation still work.
     assert_eq!(a.get_as(&token, "/v1/jobs").await.status(), 200);
+    let metrics = a.app.get("/metrics").await.text().await.unwrap();
+    for reason in ["missing", "invalid"] {
+        assert!(
+            metrics.contains(&format!(
+                "acr_attach_authentication_failures_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason}"
+        );
+    }
     a.stop().await;
 }
 

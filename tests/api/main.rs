@@ -12,6 +12,7 @@ mod helpers;
 mod input;
 mod jobs_api;
 mod kubelet_identities;
+mod logs;
 mod packaging;
 mod policy;
 mod queue;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::ApiError;
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 pub mod entra;
 pub mod keys;
@@ -279,7 +279,16 @@ pub async fn authenticate(State(auth): State<Authenticator>, mut req: Request, n
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => {
+            // Counted, not audited: unauthenticated requests must not be able to fill the trail.
+            let reason = match (refusal.status, refusal.error) {
+                (StatusCode::SERVICE_UNAVAILABLE, _) => "unavailable",
+                (_, None) => "missing",
+                (_, Some(_)) => "invalid",
+            };
+            metrics::counter!("acr_attach_authentication_failures_total", "reason" => reason).increment(1);
+            refusal.into_response()
+        }
     }
 }
 
