@@ -11,7 +11,10 @@ COPY migrations migrations
 COPY demo demo
 COPY openapi openapi
 COPY tests tests
-RUN cargo build --release --locked --bin acr-attach
+# Production images carry no Azure simulator (no fake Entra inside): the `simulator` feature is
+# off unless asked for (docker-compose.yml asks for it, for the demo).
+ARG CARGO_FEATURES=""
+RUN cargo build --release --locked --bin acr-attach --no-default-features ${CARGO_FEATURES:+--features "$CARGO_FEATURES"}
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates: reqwest's rustls verifier uses the OS trust store for ARM, Graph and Entra.
@@ -20,7 +23,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin acr-attach
 COPY --from=build /src/target/release/acr-attach /usr/local/bin/acr-attach
-# The demo world, for `serve --simulator` (docker-compose.yml uses it).
+# The demo world and policy, for `serve --simulator` in a demo image (docker-compose.yml).
 COPY --from=build /src/demo /opt/acr-attach/demo
 WORKDIR /opt/acr-attach
 USER 10001:10001

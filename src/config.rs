@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::auth::AuthConfig;
+use crate::api::auth::{AuthConfig, KeysCommand};
 use crate::azure::AzureConfig;
 use crate::duration::{fmt_duration, parse_duration};
 use crate::ops::OpsSettings;
@@ -32,6 +32,7 @@ pub enum Command {
         database: DatabaseConfig,
     },
     /// Run the Azure simulator alone (a local HTTPS stand-in for ARM, Graph and Entra).
+    #[cfg(feature = "simulator")]
     Simulator {
         #[arg(long, default_value = "demo/world.json")]
         world: PathBuf,
@@ -50,23 +51,6 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseConfig,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a key; it is printed once and stored only as a digest.
-    Create {
-        /// The name the policy and the audit trail use for this caller.
-        #[arg(long)]
-        name: String,
-        /// The key stops working after this long (e.g. 90d); without it, until revoked.
-        #[arg(long, value_parser = parse_duration)]
-        expires_in: Option<Duration>,
-    },
-    /// List the keys (names, dates; never the keys).
-    List,
-    /// Revoke the live key with this name.
-    Revoke { name: String },
 }
 
 /// What `acr-attach serve` runs.

@@ -1,11 +1,14 @@
 //! acr-attach: attach-as-a-service for Azure Container Registry and AKS.
 //!
 //! Module map (see README "Architecture"):
-//! - [`api`]: HTTP layer (axum handlers, error body, OpenAPI).
-//! - [`queue`]: the durable Postgres job queue and worker pool; knows nothing of Azure.
-//! - [`ops`]: the job kinds (attach, detach, ...) as sequences of idempotent steps.
-//! - [`azure`]: typed ARM / Microsoft Graph client, credentials, clouds.
-//! - [`config`]: every setting in one typed struct.
+//! - [`startup`]: the composition root (`serve`, tests and benchmarks build the service there).
+//! - [`api`]: HTTP layer: handlers, authentication, policy, rate limits, error body, OpenAPI.
+//! - [`queue`]: the durable Postgres job queue and worker pool; knows no job kind.
+//! - [`ops`]: the job kinds (attach, detach, kubelet identities) as idempotent steps.
+//! - [`azure`]: typed ARM / Microsoft Graph client, credentials, clouds, the write guard.
+//! - [`attachments`], [`audit`]: the attachment records and the append-only audit trail.
+//! - [`config`], [`duration`]: every setting in one typed struct; durations as people write them.
+//! - `simulated` (feature `simulator`): the built-in Azure simulator for the demo and tests.
 pub mod api;
 pub mod attachments;
 pub mod audit;
@@ -15,5 +18,7 @@ pub mod db;
 pub mod duration;
 pub mod ops;
 pub mod queue;
+#[cfg(feature = "simulator")]
+pub mod simulated;
 pub mod startup;
 pub mod telemetry;

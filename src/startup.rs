@@ -1,6 +1,9 @@
-//! Composition: database, HTTP API and worker pool in one process, each switchable (`--mode`),
-//! stopped together on SIGTERM/SIGINT.
+//! The one composition root: `acr-attach serve`, the tests and the benchmark all build the
+//! service here from a [`Config`]: database, HTTP API (authentication, policy) and worker pool
+//! (the Azure client and the job kinds), each switchable (`--mode`), stopped together on
+//! SIGTERM/SIGINT.
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -8,7 +11,9 @@ use crate::api::auth::{ApiKeyStore, AuthMethod, Authenticator, EntraSettings, En
 use crate::api::policy::PolicyHandle;
 use crate::api::{self, AppState, HttpSettings};
 use crate::attachments::AttachmentStore;
+use crate::azure::AzureClient;
 use crate::config::Config;
+use crate::ops::{self, Ops};
 use crate::queue::{Handlers, JobStore, WorkerPool};
 use crate::{db, telemetry};
 
@@ -24,9 +29,48 @@ pub struct Application {
     background: CancellationToken,
 }
 
+/// `acr-attach serve`: the simulator if the configuration asks for it, then the service until
+/// SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    #[cfg(feature = "simulator")]
+    let (config, _simulator) = {
+        let mut config = config;
+        let sim = match config.simulator.clone() {
+            Some(world) => Some(crate::simulated::start_file(&world, &mut config).await?),
+            None => None,
+        };
+        (config, sim)
+    };
+    #[cfg(not(feature = "simulator"))]
+    if config.simulator.is_some() {
+        anyhow::bail!("this build has no simulator (built without the `simulator` feature)");
+    }
+    for (name, value) in config.summary() {
+        tracing::info!(setting = name, %value, "configuration");
+    }
+    Application::build_service(config)
+        .await?
+        .run_until_stopped(shutdown_on_signals())
+        .await
+}
+
 impl Application {
+    /// The production service: [`Self::build`] with the Azure client and the job kinds.
+    pub async fn build_service(config: Config) -> anyhow::Result<Application> {
+        let azure = AzureClient::new(&config.azure.resolve()?)?;
+        let settings = config.ops.settings();
+        Self::build(config, move |pool| {
+            ops::handlers(Arc::new(Ops {
+                azure,
+                attachments: AttachmentStore::new(pool.clone()),
+                settings,
+            }))
+        })
+        .await
+    }
+
     /// Connect (creating the database if needed), migrate, bind the listener. `handlers` builds
-    /// the job kinds this replica runs from the database pool.
+    /// the job kinds this replica runs from the database pool (tests pass scripted ones).
     pub async fn build(
         config: Config,
         handlers: impl FnOnce(&sqlx::PgPool) -> Handlers,
@@ -116,6 +160,15 @@ impl Application {
         self.store.pool().close().await;
         Ok(())
     }
+}
+
+/// `acr-attach migrate` (and the start of `keys`): connect, creating the database if needed,
+/// and apply the migrations.
+pub async fn migrate(database: &crate::config::DatabaseConfig) -> anyhow::Result<sqlx::PgPool> {
+    let pool = db::connect(database).await?;
+    db::migrate(&pool).await?;
+    tracing::info!("migrations applied");
+    Ok(pool)
 }
 
 /// Fires on SIGTERM or Ctrl-C.

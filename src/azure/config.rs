@@ -522,6 +522,20 @@ impl AzureConfig {
     }
 }
 
+impl AzureConfig {
+    /// Every setting at its default (as if no flag or variable were given).
+    pub fn defaults() -> AzureConfig {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            azure: AzureConfig,
+        }
+        <Only as clap::Parser>::try_parse_from(["acr-attach"])
+            .expect("the defaults parse")
+            .azure
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -760,48 +774,5 @@ pub(crate) mod tests {
             .to_string();
         assert!(err.contains("no PEM certificates"), "{err}");
         std::fs::remove_file(f).ok();
-    }
-}
-
-/// One HTTPS endpoint that plays ARM, the Entra authority and Microsoft Graph (a private
-/// cloud, a test double), reached with a client secret and trusted through `ca_bundle`.
-#[derive(Debug, Clone)]
-pub struct SingleEndpoint {
-    pub base_url: String,
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: String,
-    pub ca_bundle: PathBuf,
-    pub subscriptions: Vec<String>,
-}
-
-impl AzureConfig {
-    /// Every setting at its default (as if no flag or variable were given).
-    pub fn defaults() -> AzureConfig {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            azure: AzureConfig,
-        }
-        <Only as clap::Parser>::try_parse_from(["acr-attach"])
-            .expect("the defaults parse")
-            .azure
-    }
-
-    /// Point the client at a [`SingleEndpoint`] (audiences stay those of the public cloud).
-    pub fn pointed_at(mut self, e: &SingleEndpoint) -> AzureConfig {
-        self.cloud = CloudName::Custom;
-        self.arm_endpoint = Some(e.base_url.clone());
-        self.authority_host = Some(e.base_url.clone());
-        self.graph_endpoint = Some(e.base_url.clone());
-        self.arm_audience = Some("https://management.azure.com".into());
-        self.graph_audience = Some("https://graph.microsoft.com".into());
-        self.credential = CredentialKind::ClientSecret;
-        self.tenant_id = Some(e.tenant_id.clone());
-        self.client_id = Some(e.client_id.clone());
-        self.client_secret = Some(SecretString::from(e.client_secret.clone()));
-        self.ca_bundle = Some(e.ca_bundle.clone());
-        self.subscriptions = e.subscriptions.clone();
-        self
     }
 }

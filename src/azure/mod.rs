@@ -39,7 +39,6 @@ pub use client::{AzureClient, build_http_client};
 pub use cloud::{Cloud, CloudName};
 pub use config::{
     ApiVersions, AzureConfig, AzureSettings, CaBundle, ConfigError, CredentialKind, CredentialSettings, SecretString,
-    SingleEndpoint,
 };
 pub use context::{CallContext, CallRecord};
 pub use credential::build_credential;

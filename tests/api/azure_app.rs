@@ -1,15 +1,11 @@
 //! The service wired to the Azure simulator exactly as `serve --simulator` does: real HTTPS,
 //! real azure_identity client-secret credential, the production job kinds.
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use azure_simulator::{Simulator, World};
 use serde_json::{Value, json};
 
-use acr_attach::attachments::AttachmentStore;
-use acr_attach::azure::{AzureClient, SingleEndpoint};
 use acr_attach::config::Config;
-use acr_attach::ops::{self, Ops};
 
 use crate::helpers::{TestApp, TestDb, test_config};
 
@@ -58,33 +54,13 @@ impl AzureApp {
 
     /// Like [`Self::spawn_configured`], for settings that name the simulator (its Entra).
     pub async fn spawn_configured_with_sim(world: World, adjust: impl FnOnce(&mut Config, &Simulator)) -> AzureApp {
-        let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("simulator");
         let db = TestDb::new().await;
         let mut config = test_config(&db);
-        let ca = std::env::temp_dir().join(format!("acr-attach-it-{}.pem", db.name));
-        std::fs::write(&ca, sim.ca_pem()).unwrap();
-        let caller = &world.callers[0];
-        config.azure = config.azure.clone().pointed_at(&SingleEndpoint {
-            base_url: sim.base_url(),
-            tenant_id: world.tenant_id.clone(),
-            client_id: caller.client_id.clone(),
-            client_secret: caller.client_secret.clone(),
-            ca_bundle: ca,
-            subscriptions: world.subscriptions.iter().map(|s| s.subscription_id.clone()).collect(),
-        });
+        let sim = acr_attach::simulated::start(world, &mut config)
+            .await
+            .expect("simulator");
         adjust(&mut config, &sim);
-        let azure = AzureClient::new(&config.azure.resolve().expect("azure settings")).expect("azure client");
-        let settings = config.ops.settings();
-        let app = TestApp::spawn_built(config, db, move |pool| {
-            ops::handlers(Arc::new(Ops {
-                azure,
-                attachments: AttachmentStore::new(pool.clone()),
-                settings,
-            }))
-        })
-        .await;
+        let app = TestApp::spawn_service(config, db).await;
         AzureApp { app, sim }
     }
 

@@ -1,15 +1,11 @@
 //! Attach and detach through an Entra group, end to end: the group's grant, the membership, the
 //! persisted wait for ARM to show the grant, budgets running out, and a restart mid-wait.
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_simulator::{Simulator, World};
 
-use acr_attach::attachments::AttachmentStore;
-use acr_attach::azure::{AzureClient, SingleEndpoint};
 use acr_attach::config::Config;
-use acr_attach::ops::{self, Ops};
 
 use crate::azure_app::*;
 use crate::helpers::{TestApp, TestDb, test_config};
@@ -281,32 +277,13 @@ async fn a_membership_that_existed_before_or_is_still_needed_is_kept() {
 /// same database and simulator.
 fn config_for(sim: &Simulator, world: &World, db: &TestDb, adjust: impl FnOnce(&mut Config)) -> Config {
     let mut config = test_config(db);
-    let ca = std::env::temp_dir().join(format!("acr-attach-it-{}.pem", db.name));
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
-    let caller = &world.callers[0];
-    config.azure = config.azure.clone().pointed_at(&SingleEndpoint {
-        base_url: sim.base_url(),
-        tenant_id: world.tenant_id.clone(),
-        client_id: caller.client_id.clone(),
-        client_secret: caller.client_secret.clone(),
-        ca_bundle: ca,
-        subscriptions: world.subscriptions.iter().map(|s| s.subscription_id.clone()).collect(),
-    });
+    acr_attach::simulated::point_at(sim, world, &mut config).expect("pointed at the simulator");
     adjust(&mut config);
     config
 }
 
 async fn replica(config: Config, db: TestDb) -> TestApp {
-    let azure = AzureClient::new(&config.azure.resolve().expect("azure settings")).expect("azure client");
-    let settings = config.ops.settings();
-    TestApp::spawn_built(config, db, move |pool| {
-        ops::handlers(Arc::new(Ops {
-            azure,
-            attachments: AttachmentStore::new(pool.clone()),
-            settings,
-        }))
-    })
-    .await
+    TestApp::spawn_service(config, db).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,10 +168,21 @@ impl TestApp {
         Self::spawn_built(config, db, move |_| handlers).await
     }
 
+    /// The production service (Azure client, job kinds) as `acr-attach serve` builds it.
+    pub async fn spawn_service(config: Config, db: TestDb) -> TestApp {
+        init_logs();
+        let app = Application::build_service(config).await.expect("the service starts");
+        Self::started(app, db).await
+    }
+
     /// `handlers` builds the job kinds from the app's database pool.
     pub async fn spawn_built(config: Config, db: TestDb, handlers: impl FnOnce(&PgPool) -> Handlers) -> TestApp {
         init_logs();
         let app = Application::build(config, handlers).await.expect("the service starts");
+        Self::started(app, db).await
+    }
+
+    async fn started(app: Application, db: TestDb) -> TestApp {
         let address = format!("http://{}", app.address());
         let store = app.store().clone();
         let shutdown = CancellationToken::new();

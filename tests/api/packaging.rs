@@ -31,8 +31,8 @@ fn the_dockerfile_builds_offline_and_runs_small_and_unprivileged() {
     );
     assert!(froms[1].contains("slim"), "small runtime image");
     assert!(
-        d.contains("cargo build --release --locked"),
-        "reproducible: the lock file is honoured"
+        d.contains("cargo build --release --locked --bin acr-attach --no-default-features"),
+        "reproducible (the lock file is honoured), and no simulator in production images"
     );
     assert!(
         d.contains("ca-certificates"),
@@ -61,4 +61,8 @@ fn the_compose_file_wires_the_service_to_its_database() {
     );
     assert!(c.contains("\"8080:8080\"") && c.contains("ACR_ATTACH_LISTEN: 0.0.0.0:8080"));
     assert!(c.contains("--simulator"), "compose runs the demo on the simulator");
+    assert!(
+        c.contains("CARGO_FEATURES: simulator"),
+        "the demo image is built with the simulator"
+    );
 }

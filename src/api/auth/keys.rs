@@ -9,7 +9,10 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use std::time::Duration;
 use uuid::Uuid;
+
+use crate::duration::parse_duration;
 
 /// Every key starts with this, so it is recognisable (secret scanners, logs) and never taken
 /// for a JWT.
@@ -105,4 +108,56 @@ impl ApiKeyStore {
         .fetch_optional(&self.pool)
         .await
     }
+}
+
+/// `acr-attach keys ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once and stored only as a digest.
+    Create {
+        /// The name the policy and the audit trail use for this caller.
+        #[arg(long)]
+        name: String,
+        /// The key stops working after this long (e.g. 90d); without it, until revoked.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<Duration>,
+    },
+    /// List the keys (names, dates; never the keys).
+    List,
+    /// Revoke the live key with this name.
+    Revoke { name: String },
+}
+
+/// Runs `acr-attach keys ...`: the key is printed once, to stdout; everything else to stderr.
+pub async fn run_command(command: KeysCommand, pool: PgPool) -> anyhow::Result<()> {
+    let store = ApiKeyStore::new(pool);
+    match command {
+        KeysCommand::Create { name, expires_in } => {
+            let expires_at = expires_in
+                .map(|d| chrono::Duration::from_std(d).map(|d| Utc::now() + d))
+                .transpose()?;
+            let key = store.create(&name, expires_at).await?;
+            eprintln!("API key '{name}' created; it is shown only now, store it safely:");
+            println!("{key}");
+        }
+        KeysCommand::List => {
+            for k in store.list().await? {
+                let state = match (k.revoked_at, k.expires_at) {
+                    (Some(r), _) => format!("revoked {r}"),
+                    (None, Some(e)) if e <= Utc::now() => format!("expired {e}"),
+                    (None, Some(e)) => format!("expires {e}"),
+                    (None, None) => "no expiry".into(),
+                };
+                let used = k.last_used_at.map(|u| u.to_string()).unwrap_or_else(|| "never".into());
+                println!("{}\tcreated {}\t{state}\tlast used {used}", k.name, k.created_at);
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            if !store.revoke(&name).await? {
+                anyhow::bail!("no live API key is named '{name}'");
+            }
+            eprintln!("API key '{name}' revoked");
+        }
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub mod entra;
 pub mod keys;
 
 pub use entra::{EntraSettings, EntraValidator, TokenRefusal};
-pub use keys::{ApiKeyInfo, ApiKeyStore};
+pub use keys::{ApiKeyInfo, ApiKeyStore, KeysCommand};
 
 /// How callers may authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
