@@ -20,7 +20,7 @@ use super::extract::{
 use super::jobs::{JobView, submit};
 use super::policy::{Action, Ask};
 use crate::attachments::Attachment;
-use crate::ops::{ATTACH, DETACH, PairArgs, RegistryRef};
+use crate::ops::{PairArgs, RegistryRef};
 
 /// A cluster and a registry, and optionally the Entra group to grant through.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -159,7 +159,7 @@ pub async fn attach(
         Err(e) => return Err(access.refuse(&state, Action::Attach, e).await),
     };
     let granted = authorize_pair(&state, &access, Action::Attach, &args).await?;
-    let job = state.ops.new_job(ATTACH, &args);
+    let job = state.ops.attach_job(&args);
     submit(
         &state,
         &access,
@@ -212,7 +212,7 @@ pub async fn detach(
         Err(e) => return Err(access.refuse(&state, Action::Detach, e).await),
     };
     let granted = authorize_pair(&state, &access, Action::Detach, &args).await?;
-    let job = state.ops.new_job(DETACH, &args);
+    let job = state.ops.detach_job(&args);
     submit(
         &state,
         &access,

@@ -209,7 +209,7 @@ pub async fn prepare(
         "registries": args.registries.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
     });
     let granted = access.authorize(&state, &ask, resources).await?;
-    let job = state.ops.new_identity_job(&args);
+    let job = state.ops.kubelet_identity_job(&args);
     submit(
         &state,
         &access,

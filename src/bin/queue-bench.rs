@@ -19,42 +19,39 @@ use acr_attach::queue::{
     Handlers, JobContext, JobError, JobHandler, JobStore, NewJob, Outcome, WorkerConfig, WorkerPool,
 };
 
+/// Queue benchmark against the local PostgreSQL, with no-op jobs (prints figures; asserts nothing).
+#[derive(Debug, clap::Parser)]
+#[command(name = "queue-bench")]
 struct Args {
+    /// Admin connection (a fresh database is created next to it).
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
     admin_url: String,
+    /// Jobs in the burn-down.
+    #[arg(long, default_value_t = 50_000)]
     jobs: usize,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 10)]
     workers: usize,
+    /// Insert-to-start latency samples.
+    #[arg(long, default_value_t = 1000)]
     samples: usize,
+    /// Lease of the dead worker in the rescue measurement.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
     rescue_lease: Duration,
+    /// Rescue sweep interval in the rescue measurement.
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
     rescue_interval: Duration,
+    /// Skip the (slow) rescue measurement.
+    #[arg(long)]
     skip_rescue: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        admin_url: std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-        jobs: 50_000,
-        workers: 10,
-        samples: 1000,
-        rescue_lease: Duration::from_secs(60),
-        rescue_interval: Duration::from_secs(15),
-        skip_rescue: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--jobs" => a.jobs = val().parse().expect("--jobs N"),
-            "--workers" => a.workers = val().parse().expect("--workers N"),
-            "--samples" => a.samples = val().parse().expect("--samples N"),
-            "--rescue-lease" => a.rescue_lease = parse_duration(&val()).unwrap(),
-            "--rescue-interval" => a.rescue_interval = parse_duration(&val()).unwrap(),
-            "--skip-rescue" => a.skip_rescue = true,
-            "--database-url" => a.admin_url = val(),
-            other => panic!("unknown flag {other}"),
-        }
-    }
-    a
+    <Args as clap::Parser>::parse()
 }
 
 /// Does nothing; tells the benchmark when it started.

@@ -25,7 +25,7 @@ use super::waits::{Snapshot, Waits};
 use super::{ATTACH, Ops, PairArgs};
 use crate::attachments::Verified;
 use crate::azure::{CallContext, PrincipalType, role_definition_id};
-use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
+use crate::queue::{BackgroundJob, JobContext, JobError, Outcome, RetryPolicy};
 
 pub struct Attach(pub Arc<Ops>);
 
@@ -41,17 +41,15 @@ struct Progress {
 super::resolve::pair_progress!(Progress);
 
 #[async_trait]
-impl JobHandler for Attach {
-    fn kind(&self) -> &'static str {
-        ATTACH
-    }
+impl BackgroundJob for Attach {
+    const KIND: &'static str = ATTACH;
+    type Args = PairArgs;
 
     fn retry_policy(&self) -> RetryPolicy {
         self.0.settings.retry_policy()
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
-        let args: PairArgs = ctx.args()?;
+    async fn run(&self, ctx: &JobContext, args: PairArgs) -> Result<Outcome, JobError> {
         super::with_calls(ctx, async |call| match args.group {
             Some(group) => super::group_attach::steps(&self.0, ctx, &args, group, call).await,
             None => self.steps(ctx, &args, &mut ctx.checkpoint(), call).await,

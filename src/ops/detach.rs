@@ -24,7 +24,7 @@ use super::{DETACH, Ops, PairArgs};
 use crate::attachments::Verified;
 use crate::azure::roles::PULL_ROLES;
 use crate::azure::{CallContext, Deleted, RoleAssignment, RoleAssignmentFilter, RoleAssignmentId, assignment_name};
-use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
+use crate::queue::{BackgroundJob, JobContext, JobError, Outcome, RetryPolicy};
 
 pub struct Detach(pub Arc<Ops>);
 
@@ -51,17 +51,15 @@ struct Kept {
 }
 
 #[async_trait]
-impl JobHandler for Detach {
-    fn kind(&self) -> &'static str {
-        DETACH
-    }
+impl BackgroundJob for Detach {
+    const KIND: &'static str = DETACH;
+    type Args = PairArgs;
 
     fn retry_policy(&self) -> RetryPolicy {
         self.0.settings.retry_policy()
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
-        let args: PairArgs = ctx.args()?;
+    async fn run(&self, ctx: &JobContext, args: PairArgs) -> Result<Outcome, JobError> {
         super::with_calls(ctx, async |call| match args.group {
             Some(group) => super::group_detach::steps(&self.0, ctx, &args, group, call).await,
             None => self.steps(ctx, &args, &mut ctx.checkpoint(), call).await,

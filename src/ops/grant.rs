@@ -38,11 +38,16 @@ pub struct Granted {
 }
 
 impl Granted {
-    pub fn assignment_id(&self, registry: &RegistryId) -> RoleAssignmentId {
-        RoleAssignmentId::new(
-            registry.as_resource_id().clone(),
-            Uuid::parse_str(&self.name).unwrap_or_default(),
-        )
+    /// The assignment's id at the registry. ARM names role assignments by GUID; a name that is
+    /// not one is an error, never the nil GUID.
+    pub fn assignment_id(&self, registry: &RegistryId) -> Result<RoleAssignmentId, JobError> {
+        let name = Uuid::parse_str(&self.name).map_err(|_| {
+            JobError::permanent(
+                "UnexpectedRoleAssignment",
+                format!("ARM returned the role assignment {} whose name is not a GUID", self.id),
+            )
+        })?;
+        Ok(RoleAssignmentId::new(registry.as_resource_id().clone(), name))
     }
 }
 
@@ -166,7 +171,7 @@ pub async fn readable<C: Serialize>(
     }
     match ops
         .azure
-        .get_role_assignment(call, &granted.assignment_id(registry_id))
+        .get_role_assignment(call, &granted.assignment_id(registry_id)?)
         .await
     {
         Ok(Some(_)) => {

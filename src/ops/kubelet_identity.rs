@@ -29,7 +29,7 @@ use super::resolve::{self, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Verdict, Waits, condition, human, record_poll, wait};
 use super::{KUBELET_IDENTITY, KubeletIdentityArgs, Ops};
 use crate::azure::{CallContext, ErrorClass, PrincipalType, RoleAssignmentFilter, UserAssignedIdentity};
-use crate::queue::{JobContext, JobError, JobHandler, Outcome, RetryPolicy};
+use crate::queue::{BackgroundJob, JobContext, JobError, Outcome, RetryPolicy};
 
 /// Built-in role the cluster's control-plane identity needs on a user-assigned kubelet identity.
 pub const MANAGED_IDENTITY_OPERATOR: &str = "f1a07417-d97a-45cb-824c-7a7467783830";
@@ -105,17 +105,15 @@ impl MembershipSlots for Progress {
 }
 
 #[async_trait]
-impl JobHandler for KubeletIdentity {
-    fn kind(&self) -> &'static str {
-        KUBELET_IDENTITY
-    }
+impl BackgroundJob for KubeletIdentity {
+    const KIND: &'static str = KUBELET_IDENTITY;
+    type Args = KubeletIdentityArgs;
 
     fn retry_policy(&self) -> RetryPolicy {
         self.0.settings.retry_policy()
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
-        let args: KubeletIdentityArgs = ctx.args()?;
+    async fn run(&self, ctx: &JobContext, args: KubeletIdentityArgs) -> Result<Outcome, JobError> {
         super::with_calls(ctx, async |call| {
             steps(&self.0, ctx, &args, &mut ctx.checkpoint(), call).await
         })

@@ -83,30 +83,33 @@ impl OpsSettings {
         }
     }
 
-    /// An attach or detach job. Attaching through a group may wait for hours: its deadline
-    /// leaves room for the replication and propagation budgets on top of the usual one.
-    pub fn new_job(&self, kind: &str, args: &PairArgs) -> NewJob {
-        let waits = if kind == ATTACH && args.group.is_some() {
+    /// An attach job. Attaching through a group may wait for hours: its deadline leaves room
+    /// for the replication and propagation budgets on top of the usual one.
+    pub fn attach_job(&self, args: &PairArgs) -> NewJob {
+        let waits = if args.group.is_some() {
             self.identity_replication_budget + self.group_propagation_budget
         } else {
             Duration::ZERO
         };
-        NewJob::new(kind, serde_json::to_value(args).expect("job arguments serialise"))
-            .with_target(args.target_key())
-            .with_deadline(self.job_deadline + waits)
-            .with_max_attempts(self.max_attempts)
+        self.bounded(NewJob::of::<Attach>(args), args.target_key(), waits)
+    }
+
+    pub fn detach_job(&self, args: &PairArgs) -> NewJob {
+        self.bounded(NewJob::of::<Detach>(args), args.target_key(), Duration::ZERO)
     }
 
     /// A kubelet-identity job (its deadline covers the replication and visibility budgets).
-    pub fn new_identity_job(&self, args: &KubeletIdentityArgs) -> NewJob {
+    pub fn kubelet_identity_job(&self, args: &KubeletIdentityArgs) -> NewJob {
         let waits = self.identity_replication_budget + self.membership_visibility_budget;
-        NewJob::new(
-            KUBELET_IDENTITY,
-            serde_json::to_value(args).expect("job arguments serialise"),
-        )
-        .with_target(args.target_key())
-        .with_deadline(self.job_deadline + waits)
-        .with_max_attempts(self.max_attempts)
+        self.bounded(NewJob::of::<KubeletIdentity>(args), args.target_key(), waits)
+    }
+
+    /// Every job of a target runs in order; its deadline is the usual one plus the budgets of
+    /// the waits it may make.
+    fn bounded(&self, job: NewJob, target: String, waits: Duration) -> NewJob {
+        job.with_target(target)
+            .with_deadline(self.job_deadline + waits)
+            .with_max_attempts(self.max_attempts)
     }
 }
 
@@ -120,9 +123,9 @@ pub struct Ops {
 /// The production job kinds.
 pub fn handlers(ops: Arc<Ops>) -> Handlers {
     Handlers::new()
-        .with(Attach(ops.clone()))
-        .with(Detach(ops.clone()))
-        .with(KubeletIdentity(ops))
+        .job(Attach(ops.clone()))
+        .job(Detach(ops.clone()))
+        .job(KubeletIdentity(ops))
 }
 
 /// Run one attempt's steps with a call context carrying the job's id as correlation id, then

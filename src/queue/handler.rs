@@ -34,6 +34,51 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError>;
 }
 
+/// A job kind with typed arguments, in the spirit of crates.io's `BackgroundJob`: the type
+/// names its kind and its arguments, so a kind is never paired with the wrong arguments.
+/// Register it with [`super::Handlers::job`]; enqueue it with [`super::NewJob::of`]. The queue
+/// itself stays generic: it sees the kind only as the string in a row.
+#[async_trait]
+pub trait BackgroundJob: Send + Sync + 'static {
+    /// The `kind` column of this job's rows.
+    const KIND: &'static str;
+    /// What the job is asked to do, as stored in the row's `args`.
+    type Args: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// Back-off for transient errors; the default suits remote APIs.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    /// Upper bound for one attempt; past it the attempt counts as a transient failure.
+    fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(600)
+    }
+
+    async fn run(&self, ctx: &JobContext, args: Self::Args) -> Result<Outcome, JobError>;
+}
+
+/// A [`BackgroundJob`] as the worker runs it: arguments decoded first (a row whose arguments
+/// do not decode fails permanently, it cannot get better).
+pub(super) struct Typed<J>(pub J);
+
+#[async_trait]
+impl<J: BackgroundJob> JobHandler for Typed<J> {
+    fn kind(&self) -> &'static str {
+        J::KIND
+    }
+    fn retry_policy(&self) -> RetryPolicy {
+        self.0.retry_policy()
+    }
+    fn attempt_timeout(&self) -> Duration {
+        self.0.attempt_timeout()
+    }
+    async fn run(&self, ctx: &JobContext) -> Result<Outcome, JobError> {
+        let args: J::Args = ctx.args()?;
+        self.0.run(ctx, args).await
+    }
+}
+
 /// How an attempt ended well.
 #[derive(Debug)]
 pub enum Outcome {

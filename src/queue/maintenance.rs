@@ -1,27 +1,26 @@
 //! Leaderless upkeep on every replica: rescue jobs of dead workers, prune old jobs.
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::RetryPolicy;
 use super::config::WorkerConfig;
-use super::store::JobStore;
+use super::store::{JobStore, KindPolicies};
 
-pub async fn run(store: JobStore, cfg: WorkerConfig, stop: CancellationToken) {
+/// `policies`: each kind's back-off, so a rescued job backs off like any failed attempt of its kind.
+pub async fn run(store: JobStore, cfg: WorkerConfig, policies: KindPolicies, stop: CancellationToken) {
     let mut rescue = tokio::time::interval(cfg.rescue_interval);
     let mut prune = tokio::time::interval(cfg.prune_interval);
     rescue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let policy = RetryPolicy::default();
     loop {
         tokio::select! {
-            _ = rescue.tick() => rescue_once(&store, &policy).await,
+            _ = rescue.tick() => rescue_once(&store, &policies).await,
             _ = prune.tick() => prune_once(&store, &cfg).await,
             _ = stop.cancelled() => return,
         }
     }
 }
 
-async fn rescue_once(store: &JobStore, policy: &RetryPolicy) {
-    match store.rescue_expired(100, policy.base, policy.cap).await {
+async fn rescue_once(store: &JobStore, policies: &KindPolicies) {
+    match store.rescue_expired(100, policies).await {
         Ok(ids) if !ids.is_empty() => {
             metrics::counter!("acr_attach_jobs_rescued_total").increment(ids.len() as u64);
             tracing::warn!(jobs = ?ids, "rescued jobs whose worker stopped heartbeating");

@@ -43,7 +43,12 @@ pub(super) fn start_job(
 async fn run_job(shared: &Shared, success_tx: &mpsc::UnboundedSender<Success>, job: Job, stop: Arc<StopSignal>) {
     let started = std::time::Instant::now();
     let Some(handler) = shared.handlers.get(&job.kind) else {
-        // Unreachable: claims are filtered by the kinds this replica has.
+        // Claims only take the kinds this replica runs, so this is a bug: say so, and hand the
+        // job back (no attempt consumed) for a replica that runs its kind.
+        tracing::error!(id = %job.id, kind = %job.kind, "claimed a job of a kind this replica does not run; handing it back");
+        if let Err(e) = shared.store.finish(job.id, job.lease_epoch, &Finish::HandBack).await {
+            tracing::warn!(id = %job.id, error = %e, "could not hand the job back; its lease will expire");
+        }
         return;
     };
     let ctx = JobContext {

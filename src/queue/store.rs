@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use std::time::Duration;
 use uuid::Uuid;
 
+use super::backoff::RetryPolicy;
 use super::model::{Enqueued, ErrorRecord, Job, JobEvent, JobFilter, NewJob};
 use super::state::JobState;
 
@@ -49,6 +50,14 @@ pub enum CancelOutcome {
     Requested(Job),
     /// Already succeeded, failed or cancelled; nothing changed.
     AlreadyFinished(Job),
+}
+
+/// The back-off of a rescued job: its own kind's, or `fallback` for kinds this replica does
+/// not run (a dead worker's job is retried by whichever replica notices first).
+#[derive(Debug, Clone, Default)]
+pub struct KindPolicies {
+    pub kinds: Vec<(String, RetryPolicy)>,
+    pub fallback: RetryPolicy,
 }
 
 #[derive(Clone)]
@@ -449,9 +458,9 @@ impl JobStore {
     /// Jobs whose worker stopped heartbeating go back to `retrying` (an attempt is consumed:
     /// a job that kills its worker must not loop forever), or end `failed`/`cancelled`.
     /// Safe on every replica at once (SKIP LOCKED); no leader needed.
-    pub async fn rescue_expired(&self, limit: i64, base: Duration, cap: Duration) -> sqlx::Result<Vec<Uuid>> {
+    pub async fn rescue_expired(&self, limit: i64, policies: &KindPolicies) -> sqlx::Result<Vec<Uuid>> {
         let rows: Vec<(Uuid,)> = sqlx::query_as(
-            "WITH s AS (SELECT id FROM job WHERE state = 'running' AND lease_until < now() \
+            "WITH s AS (SELECT id, kind FROM job WHERE state = 'running' AND lease_until < now() \
                         ORDER BY lease_until LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED), \
              r AS ( \
                UPDATE job SET \
@@ -461,20 +470,25 @@ impl JobStore {
                  finalized_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempts + 1 >= max_attempts \
                                        OR now() >= deadline_at THEN now() END, \
                  attempts = attempts + 1, \
-                 run_at = now() + make_interval(secs => least($3, $2 * power(2, attempts)) * (0.8 + random() * 0.4)), \
+                 run_at = now() + make_interval(secs => least(coalesce(p.cap, $3), coalesce(p.base, $2) * power(2, attempts)) \
+                                                         * (0.8 + random() * 0.4)), \
                  last_error = jsonb_build_object('code', 'WorkerLost', 'class', 'transient', \
                    'message', 'the worker ' || coalesce(locked_by, '?') || ' stopped renewing its lease', \
                    'attempt', attempts + 1, 'at', now()), \
                  lease_until = NULL, locked_by = NULL, updated_at = now() \
-               FROM s WHERE job.id = s.id \
+               FROM s LEFT JOIN unnest($4::text[], $5::float8[], $6::float8[]) AS p (kind, base, cap) ON p.kind = s.kind \
+               WHERE job.id = s.id \
                RETURNING job.id, job.attempts, job.state, job.last_error), \
              ev AS (INSERT INTO job_event (job_id, type, attempt, data) \
                SELECT id, 'rescued', attempts, jsonb_build_object('newState', state, 'error', last_error) FROM r) \
              SELECT id FROM r",
         )
         .bind(limit)
-        .bind(base.as_secs_f64())
-        .bind(cap.as_secs_f64())
+        .bind(policies.fallback.base.as_secs_f64())
+        .bind(policies.fallback.cap.as_secs_f64())
+        .bind(policies.kinds.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
+        .bind(policies.kinds.iter().map(|(_, p)| p.base.as_secs_f64()).collect::<Vec<_>>())
+        .bind(policies.kinds.iter().map(|(_, p)| p.cap.as_secs_f64()).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
         if !rows.is_empty() {

@@ -21,12 +21,24 @@ impl Handlers {
     pub fn new() -> Self {
         Self::default()
     }
+    /// Registers a typed job kind.
+    pub fn job<J: super::handler::BackgroundJob>(self, job: J) -> Self {
+        self.with(super::handler::Typed(job))
+    }
+    /// Registers an untyped handler (tests, benchmarks).
     pub fn with(mut self, h: impl JobHandler) -> Self {
         self.0.insert(h.kind(), Arc::new(h));
         self
     }
     pub fn kinds(&self) -> Vec<String> {
         self.0.keys().map(|k| k.to_string()).collect()
+    }
+    /// Each kind's back-off (for rescued jobs).
+    pub(super) fn policies(&self) -> super::store::KindPolicies {
+        super::store::KindPolicies {
+            kinds: self.0.iter().map(|(k, h)| (k.to_string(), h.retry_policy())).collect(),
+            fallback: Default::default(),
+        }
     }
     pub(super) fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
         self.0.get(kind).cloned()
@@ -114,6 +126,7 @@ async fn run(shared: Arc<Shared>, listen_pool: sqlx::PgPool, shutdown: Cancellat
     let maintenance = tokio::spawn(maintenance::run(
         shared.store.clone(),
         shared.cfg.clone(),
+        shared.handlers.policies(),
         background.clone(),
     ));
     let tasks = TaskTracker::new();

@@ -171,6 +171,45 @@ async fn a_worker_that_stops_heartbeating_loses_its_job_and_its_late_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescued_job_backs_off_like_its_own_kind() {
+    let log = Arc::new(Log::default());
+    let db = TestDb::new().await;
+    let mut a_cfg = test_config(&db);
+    a_cfg.queue.lease = Duration::from_secs(1);
+    a_cfg.queue.heartbeat = Duration::from_secs(3600);
+    a_cfg.queue.rescue_interval = Duration::from_secs(3600);
+    let a = TestApp::spawn_with(a_cfg, db.clone(), handlers(&log)).await;
+    let id = enqueue(&a, job(&["block", "ok"])).await;
+    a.wait_for_state(&id, &["running"], SETTLE).await;
+
+    // Replica B runs the kind with a 20 s back-off: the rescued job waits that long, not the
+    // queue's default 1 s.
+    let slow = acr_attach::queue::RetryPolicy {
+        base: Duration::from_secs(20),
+        cap: Duration::from_secs(20),
+        max_retry_after: Duration::from_secs(60),
+    };
+    let b = TestApp::spawn_with(
+        test_config(&db),
+        db.clone(),
+        Handlers::new().with(Scripted {
+            log: log.clone(),
+            policy: slow,
+        }),
+    )
+    .await;
+    let rescued = b.wait_for_state(&id, &["retrying"], SETTLE).await;
+    assert_eq!(rescued["lastError"]["code"], "WorkerLost");
+    let next: chrono::DateTime<chrono::Utc> = rescued["nextAttemptAt"].as_str().unwrap().parse().unwrap();
+    let wait = (next - chrono::Utc::now()).num_milliseconds();
+    assert!(wait > 10_000, "backed off {wait} ms, not the kind's 16-24 s");
+    log.release.notify_waiters();
+    b.shutdown().await;
+    a.shutdown().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_does_not_consume_attempts() {
     let log = Arc::new(Log::default());
     let app = TestApp::spawn(handlers(&log)).await;
