@@ -147,7 +147,8 @@ fn pair(cluster: &str, registry: &str, group: Option<&str>) -> ApiResult<PairArg
         (status = 413, body = ErrorResponse, description = "The body is larger than ACR_ATTACH_MAX_BODY_BYTES (default 64 KiB)"),
         (status = 415, body = ErrorResponse, description = "The body is not sent as Content-Type: application/json"),
         (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
-        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn attach(
     State(state): State<AppState>,
     access: Access,
@@ -200,7 +201,8 @@ async fn authorize_pair(state: &AppState, access: &Access, action: Action, args:
         (status = 413, body = ErrorResponse, description = "The body is larger than ACR_ATTACH_MAX_BODY_BYTES (default 64 KiB)"),
         (status = 415, body = ErrorResponse, description = "The body is not sent as Content-Type: application/json"),
         (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
-        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn detach(
     State(state): State<AppState>,
     access: Access,
@@ -248,7 +250,8 @@ pub struct AttachmentList {
 
 /// The attachments acr-attach knows, with the state Azure last confirmed.
 #[utoipa::path(get, path = "/v1/attachments", tag = "attachments", params(AttachmentParams),
-    responses((status = 200, body = AttachmentList, description = "The attachments, newest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+    responses((status = 200, body = AttachmentList, description = "The attachments, newest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn list_attachments(
     State(state): State<AppState>,
     access: Access,

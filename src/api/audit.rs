@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::access::Access;
 use super::error::{ApiError, ApiResult, ErrorResponse, quote};
-use super::extract::{QueryParams, parse_limit};
+use super::extract::{QueryParams, parse_cursor, parse_hyphenated, parse_limit};
 use super::jobs::one_of;
 use super::policy::Action;
 use crate::audit::{AuditFilter, AuditRecord};
@@ -26,8 +26,10 @@ const AUDITED: [Action; 4] = [
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
-    /// Only this caller: `entra:<object id>`, `key:<name>` or `anonymous`.
-    #[param(pattern = "^(anonymous|entra:[0-9a-f-]{36}|key:[A-Za-z0-9][A-Za-z0-9._-]{0,62})$")]
+    /// Only this caller: `entra:<object id>` (a GUID, any case), `key:<name>` or `anonymous`.
+    #[param(
+        pattern = "^(anonymous|entra:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|key:[A-Za-z0-9][A-Za-z0-9._-]{0,62})$"
+    )]
     pub caller: Option<String>,
     /// Only this action.
     #[param(inline, value_type = Option<AuditedAction>)]
@@ -84,19 +86,50 @@ fn bad(name: &str, message: String) -> ApiError {
     ApiError::bad_request("InvalidQueryParameter", message).with_target(name)
 }
 
+/// An RFC 3339 date-time as the schema's `format: date-time` has it: date and time separated by
+/// `T` (or `t`); chrono would also take a space, which the format does not.
 fn time(name: &str, raw: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
     raw.map(|t| {
-        DateTime::parse_from_rfc3339(t)
+        let separated_by_t = matches!(t.as_bytes().get(10), Some(b'T' | b't'));
+        separated_by_t
+            .then(|| DateTime::parse_from_rfc3339(t).ok())
+            .flatten()
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| bad(name, format!("{name} {} is not an RFC 3339 time", quote(t))))
+            .ok_or_else(|| {
+                bad(
+                    name,
+                    format!("{name} {} is not an RFC 3339 time like 2026-01-31T12:00:00Z", quote(t)),
+                )
+            })
     })
     .transpose()
+}
+
+/// A caller as the trail names it, exactly what the `caller` parameter's pattern allows: an
+/// Entra object id is a hyphenated GUID in any case (the trail writes it in lower case).
+fn parse_caller(c: &str) -> ApiResult<String> {
+    if c == "anonymous" {
+        return Ok(c.to_string());
+    }
+    if let Some(oid) = c.strip_prefix("entra:").and_then(parse_hyphenated) {
+        return Ok(format!("entra:{oid}"));
+    }
+    if c.strip_prefix("key:")
+        .is_some_and(|k| super::auth::keys::validate_name(k).is_ok())
+    {
+        return Ok(c.to_string());
+    }
+    Err(bad(
+        "caller",
+        format!("caller {} is not entra:<object id>, key:<name> or anonymous", quote(c)),
+    ))
 }
 
 /// The audit trail: every mutating request, allowed or denied, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = AuditList, description = "A page of audit records"),
-              (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+              (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn list_audit(
     State(state): State<AppState>,
     access: Access,
@@ -114,41 +147,16 @@ pub async fn list_audit(
         .as_deref()
         .map(|d| one_of("decision", d, &["allowed", "denied"], |s| s))
         .transpose()?;
-    if let Some(c) = &p.caller {
-        let ok = c == "anonymous"
-            || c.strip_prefix("entra:")
-                .is_some_and(|o| uuid::Uuid::parse_str(o).is_ok())
-            || c.strip_prefix("key:")
-                .is_some_and(|k| super::auth::keys::validate_name(k).is_ok());
-        if !ok {
-            return Err(bad(
-                "caller",
-                format!("caller {} is not entra:<object id>, key:<name> or anonymous", quote(c)),
-            ));
-        }
-    }
+    let caller = p.caller.as_deref().map(parse_caller).transpose()?;
+    // Hyphenated only, as the schema's `format: uuid` says (and as job ids are written).
     let job_id = p
         .job_id
         .as_deref()
-        .map(|j| uuid::Uuid::parse_str(j).map_err(|_| bad("jobId", format!("jobId {} is not a UUID", quote(j)))))
+        .map(|j| parse_hyphenated(j).ok_or_else(|| bad("jobId", format!("jobId {} is not a UUID", quote(j)))))
         .transpose()?;
-    let before_id = p
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0 && c.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| {
-                    bad(
-                        "cursor",
-                        "cursor is not one this service issued; use nextLink as given".into(),
-                    )
-                })
-        })
-        .transpose()?;
+    let before_id = parse_cursor(p.cursor.as_deref())?;
     let filter = AuditFilter {
-        caller: p.caller.clone(),
+        caller,
         action: action.map(|a| a.as_str().to_string()),
         decision: decision.map(str::to_string),
         job_id,

@@ -265,7 +265,7 @@ pub fn parse_job_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// A UUID written `8-4-4-4-12` (hex, any case): the only form the service accepts.
-fn parse_hyphenated(raw: &str) -> Option<Uuid> {
+pub fn parse_hyphenated(raw: &str) -> Option<Uuid> {
     (raw.len() == 36).then(|| Uuid::try_parse(raw).ok()).flatten()
 }
 
@@ -285,6 +285,23 @@ pub fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> ApiResult<i64> 
         )
         .with_target("limit")),
     }
+}
+
+/// A `cursor` from a `nextLink`: what the parameter's pattern `^[1-9][0-9]{0,17}$` allows (a
+/// positive number without leading zeros, at most 18 digits), nothing else.
+pub fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let b = raw.as_bytes();
+    let ok = (1..=18).contains(&b.len()) && b[0] != b'0' && b.iter().all(u8::is_ascii_digit);
+    ok.then(|| raw.parse::<i64>().ok()).flatten().map(Some).ok_or_else(|| {
+        ApiError::bad_request(
+            "InvalidQueryParameter",
+            "cursor is not one this service issued; use nextLink as given",
+        )
+        .with_target("cursor")
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use super::access::{Access, Granted};
 use super::error::{ApiError, ApiResult, ErrorResponse, quote};
 use super::extract::{
     ClusterIdSchema, GroupIdSchema, IdempotencyKey, IdentityIdSchema, JobIdPath, QueryParams, RegistryRefSchema,
-    parse_limit,
+    parse_cursor, parse_limit,
 };
 use super::idempotency::{self, Claim};
 use super::policy::{Action, Ask};
@@ -213,7 +213,8 @@ fn job_not_found(id: Uuid) -> ApiError {
 /// Get a job.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = Uuid, Path, description = "Job id (UUID)")),
-    responses((status = 200, body = JobView, description = "The job"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+    responses((status = 200, body = JobView, description = "The job"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn get_job(
     State(state): State<AppState>,
     access: Access,
@@ -235,7 +236,8 @@ async fn visible(state: &AppState, access: &Access, id: Uuid) -> ApiResult<()> {
 
 /// List jobs, newest first.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListParams),
-    responses((status = 200, body = JobList, description = "A page of jobs"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+    responses((status = 200, body = JobList, description = "A page of jobs"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn list_jobs(
     State(state): State<AppState>,
     access: Access,
@@ -253,24 +255,7 @@ pub async fn list_jobs(
         .as_deref()
         .map(|s| one_of("state", s, &JobState::ALL, JobState::as_str))
         .transpose()?;
-    let before_seq = p
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| c.parse::<i64>().ok())
-                .flatten()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "InvalidQueryParameter",
-                        "cursor is not one this service issued; use nextLink as given",
-                    )
-                    .with_target("cursor")
-                })
-        })
-        .transpose()?;
+    let before_seq = parse_cursor(p.cursor.as_deref())?;
     let filter = JobFilter {
         kind: kind.map(|k| k.as_str().to_string()),
         state: job_state,
@@ -306,7 +291,8 @@ pub async fn list_jobs(
 /// A job's timeline: enqueued, each attempt, waits, errors, cancellation, rescues.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = Uuid, Path, description = "Job id (UUID)")),
-    responses((status = 200, body = EventList, description = "The timeline, oldest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+    responses((status = 200, body = EventList, description = "The timeline, oldest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn job_events(
     State(state): State<AppState>,
     access: Access,
@@ -329,7 +315,8 @@ pub async fn job_events(
               (status = 202, body = JobView, description = "Running: told to stop; poll the job"),
               (status = 409, body = ErrorResponse, description = "The job already succeeded or failed"),
               (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
-              (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+              (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn cancel_job(
     State(state): State<AppState>,
     access: Access,

@@ -186,7 +186,8 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> ApiResult<()> {
             the field limits allow bodies larger than that (50 tags of 512 + 256 characters), the service does not"),
         (status = 415, body = ErrorResponse, description = "The body is not sent as Content-Type: application/json"),
         (status = 422, body = ErrorResponse, description = "The Idempotency-Key was already used for a different request"),
-        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what")))]
+        (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn prepare(
     State(state): State<AppState>,
     access: Access,

@@ -103,7 +103,41 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (what `/openapi.json` serves and `openapi/openapi.json` holds).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    with_job_links(api_router().split_for_parts().1)
+}
+
+/// OpenAPI links from every answer that carries a job (the POSTs that start or cancel one) to the
+/// operations that read or cancel it, with `id` taken from the answer's body: clients and
+/// Swagger UI see where to go next, and stateful fuzzers (schemathesis) follow real job ids
+/// instead of guessing links from field names.
+fn with_job_links(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    let targets = [
+        ("getJob", "get_job", "The job"),
+        ("getJobEvents", "job_events", "The job's timeline"),
+        ("cancelJob", "cancel_job", "Cancel the job"),
+    ];
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let Some(op) = item.post.as_mut() else { continue };
+        for status in ["200", "202"] {
+            let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else {
+                continue;
+            };
+            for (name, operation_id, description) in targets {
+                if path == "/v1/jobs/{id}/cancel" && operation_id == "cancel_job" {
+                    continue;
+                }
+                let link = LinkBuilder::new()
+                    .operation_id(operation_id)
+                    .parameter("id", "$response.body#/id")
+                    .description(description)
+                    .build();
+                response.links.insert(name.to_string(), RefOr::T(link));
+            }
+        }
+    }
+    spec
 }
 
 pub struct HttpSettings {
@@ -118,6 +152,7 @@ pub struct HttpSettings {
 
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let (routes, spec) = api_router().split_for_parts();
+    let spec = with_job_links(spec);
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = settings.request_timeout;
     routes

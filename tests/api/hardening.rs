@@ -577,3 +577,125 @@ async fn what_the_schema_patterns_refuse_the_server_refuses() {
     assert_eq!(r.status(), 202);
     app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by schemathesis (scripts/schemathesis.sh): requests the OpenAPI document allows that the
+// server refused, or refuses that the server took, and links a stateful client can follow.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_filters_take_exactly_what_their_schema_allows() {
+    let app = app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let params = doc["paths"]["/v1/audit"]["get"]["parameters"].as_array().unwrap();
+    let caller = params.iter().find(|p| p["name"] == "caller").unwrap();
+    let pattern = caller["schema"]["pattern"].as_str().unwrap();
+    // The pattern said `entra:[0-9a-f-]{36}` (any 36 hex digits and hyphens) while the server
+    // wanted a GUID: schema-valid callers were refused with 400. Now both say GUID, any case.
+    assert!(
+        pattern.contains("entra:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+        "{pattern}"
+    );
+    let oid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    sqlx::query(
+        "INSERT INTO audit_record (caller, caller_info, action, method, path, resources, decision, reason, status) \
+         VALUES ($1, '{}', 'attach', 'POST', '/v1/attachments', '{}', 'denied', 'test', 403)",
+    )
+    .bind(format!("entra:{oid}"))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    for caller in [oid.to_string(), oid.to_uppercase()] {
+        let r = app.get(&format!("/v1/audit?caller=entra:{caller}")).await;
+        assert_eq!(r.status(), 200, "{caller}");
+        let page: Value = r.json().await.unwrap();
+        assert_eq!(page["value"].as_array().unwrap().len(), 1, "{caller}: {page:#}");
+        assert_eq!(page["value"][0]["caller"], format!("entra:{oid}"));
+    }
+    for query in [
+        "/v1/audit?caller=anonymous",
+        "/v1/audit?caller=key:ci.deploy-1",
+        "/v1/audit?jobId=0F8FAD5B-D9CB-469F-A165-70867728950E",
+        "/v1/audit?since=2026-01-31t12:00:00z&until=2026-01-31T12:00:00.5%2B01:00",
+        "/v1/audit?cursor=999999999999999999",
+        "/v1/jobs?cursor=999999999999999999",
+    ] {
+        assert_eq!(app.get(query).await.status(), 200, "{query}");
+    }
+    // What the schema refuses (pattern, format: uuid, format: date-time), the server refuses.
+    for (query, target) in [
+        ("/v1/audit?caller=entra:0f8fad5bd9cb-469f-a165-70867728950e-", "caller"),
+        (
+            "/v1/audit?caller=entra:{0f8fad5b-d9cb-469f-a165-70867728950e}",
+            "caller",
+        ),
+        ("/v1/audit?caller=entra:0f8fad5bd9cb469fa16570867728950e", "caller"),
+        ("/v1/audit?jobId=0f8fad5bd9cb469fa16570867728950e", "jobId"),
+        ("/v1/audit?jobId=urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e", "jobId"),
+        ("/v1/audit?since=2026-01-31%2012:00:00Z", "since"),
+        ("/v1/audit?until=2026-01-31", "until"),
+        ("/v1/audit?cursor=05", "cursor"),
+        ("/v1/audit?cursor=1000000000000000000", "cursor"),
+        ("/v1/jobs?cursor=05", "cursor"),
+        ("/v1/jobs?cursor=1000000000000000000", "cursor"),
+        ("/v1/jobs?cursor=0", "cursor"),
+    ] {
+        let e = assert_error(app.get(query).await, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
+        assert_eq!(e["error"]["target"], target, "{query}: {e}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_with_a_job_link_to_reading_and_cancelling_it() {
+    let app = app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let operation_ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    for (path, expected) in [
+        ("/v1/attachments", vec!["cancelJob", "getJob", "getJobEvents"]),
+        ("/v1/detachments", vec!["cancelJob", "getJob", "getJobEvents"]),
+        ("/v1/kubelet-identities", vec!["cancelJob", "getJob", "getJobEvents"]),
+        ("/v1/jobs/{id}/cancel", vec!["getJob", "getJobEvents"]),
+    ] {
+        for status in ["200", "202"] {
+            let links = doc["paths"][path]["post"]["responses"][status]["links"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{path} {status} has links"));
+            assert_eq!(
+                links.keys().map(String::as_str).collect::<Vec<_>>(),
+                expected,
+                "{path} {status}"
+            );
+            for link in links.values() {
+                assert_eq!(link["parameters"], json!({ "id": "$response.body#/id" }), "{link}");
+                let target = link["operationId"].as_str().unwrap();
+                assert!(operation_ids.contains(&target), "{path}: no operation {target}");
+            }
+        }
+    }
+    // Followed as a client would: the id in the body names the job the links lead to.
+    let r = app
+        .post_json(
+            "/v1/attachments",
+            &json!({ "cluster": cluster("aks-demo"), "registry": "acrdemo" }),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/v1/jobs/{id}")).await.status(), 200);
+    assert_eq!(app.get(&format!("/v1/jobs/{id}/events")).await.status(), 200);
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    app.stop().await;
+}
