@@ -2,6 +2,7 @@
 //!
 //! Module map (see README "Architecture"):
 //! - [`startup`]: the composition root (`serve`, tests and benchmarks build the service there).
+//! - [`domain`]: ARM ids that parse, and the job kinds' arguments (every layer's vocabulary).
 //! - [`api`]: HTTP layer: handlers, authentication, policy, rate limits, error body, OpenAPI.
 //! - [`queue`]: the durable Postgres job queue and worker pool; knows no job kind.
 //! - [`ops`]: the job kinds (attach, detach, kubelet identities) as idempotent steps.
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod azure;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod duration;
 pub mod ops;
 pub mod queue;

@@ -20,7 +20,7 @@ use super::extract::{
 use super::jobs::{JobView, submit};
 use super::policy::{Action, Ask};
 use crate::attachments::Attachment;
-use crate::ops::{PairArgs, RegistryRef};
+use crate::domain::{PairArgs, RegistryRef};
 
 /// A cluster and a registry, and optionally the Entra group to grant through.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -15,8 +15,8 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult, bound_quotes, quote};
-use crate::azure::{ClusterId, IdError, RegistryId, UserAssignedIdentityId};
-use crate::ops::RegistryRef;
+use crate::domain::RegistryRef;
+use crate::domain::{ClusterId, IdError, RegistryId, UserAssignedIdentityId};
 
 /// A JSON body: `Content-Type: application/json`, within the size limit, well-formed, matching
 /// the schema exactly (request types deny unknown fields), and free of control characters.
@@ -348,7 +348,7 @@ fn any_case(word: &str) -> String {
 }
 
 /// `/subscriptions/{guid, not nil}/resourceGroups/{rg}/providers/{type}/{name}`, keywords and
-/// type in any case: exactly what `crate::azure::ids` accepts for one resource type (but for
+/// type in any case: exactly what `crate::domain::ids` accepts for one resource type (but for
 /// non-ASCII resource group names, see [`RESOURCE_GROUP_RE`]).
 fn arm_id_re(resource_type: &str, name_re: &str) -> String {
     format!(

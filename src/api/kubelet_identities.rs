@@ -17,7 +17,7 @@ use super::extract::{
 };
 use super::jobs::{JobView, submit};
 use super::policy::{Action, Ask};
-use crate::ops::{KubeletIdentityArgs, RegistryRef};
+use crate::domain::{KubeletIdentityArgs, RegistryRef};
 
 const MAX_GROUPS: usize = 20;
 const MAX_REGISTRIES: usize = 20;

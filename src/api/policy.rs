@@ -24,8 +24,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::auth::{Caller, CallerKind};
-use crate::azure::ResourceId;
-use crate::ops::RegistryRef;
+use crate::domain::{RegistryRef, ResourceId};
 
 /// What a caller may be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

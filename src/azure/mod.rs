@@ -27,13 +27,17 @@ mod context;
 pub mod credential;
 pub mod error;
 mod graph;
-pub mod ids;
 pub mod models;
 pub mod roles;
 
 #[cfg(test)]
 mod testserver;
 
+/// The ids the client takes and returns (defined in the domain layer).
+pub use crate::domain::ids::{
+    self, ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,
+    UserAssignedIdentityId,
+};
 pub use arm::registry_by_name_query;
 pub use client::{AzureClient, build_http_client};
 pub use cloud::{Cloud, CloudName};
@@ -43,9 +47,6 @@ pub use config::{
 pub use context::{CallContext, CallRecord};
 pub use credential::build_credential;
 pub use error::{AuthorizationDenied, AzureError, AzureErrorInfo, ErrorClass, ErrorDetail, ErrorKind};
-pub use ids::{
-    ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
-};
 pub use models::{
     Deleted, DirectoryObject, Group, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
     Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleAssignmentMode,

@@ -8,7 +8,6 @@ use crate::attachments::AttachmentStore;
 use crate::azure::AzureClient;
 use crate::queue::{Handlers, NewJob, RetryPolicy};
 
-pub mod args;
 mod attach;
 mod detach;
 mod failures;
@@ -21,7 +20,7 @@ mod membership;
 mod resolve;
 pub mod waits;
 
-pub use args::{KubeletIdentityArgs, PairArgs, RegistryRef};
+pub use crate::domain::{KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use attach::Attach;
 pub use detach::Detach;
 pub use kubelet_identity::KubeletIdentity;

@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::completer::Success;
 use super::model::Job;
 use super::runner::start_job;
-use super::worker::Shared;
+use super::shared::Shared;
 
 const MAX_IN_FLIGHT: usize = 2;
 /// How long freed slots are gathered under a backlog (never when the queue is idle).

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -56,6 +57,13 @@ pub trait BackgroundJob: Send + Sync + 'static {
     }
 
     async fn run(&self, ctx: &JobContext, args: Self::Args) -> Result<Outcome, JobError>;
+}
+
+impl super::model::NewJob {
+    /// A job of the typed kind `J`: its kind comes from the type, its arguments are `J`'s.
+    pub fn of<J: BackgroundJob>(args: &J::Args) -> Self {
+        Self::new(J::KIND, serde_json::to_value(args).expect("job arguments serialise"))
+    }
 }
 
 /// A [`BackgroundJob`] as the worker runs it: arguments decoded first (a row whose arguments
@@ -265,4 +273,36 @@ impl JobContext {
 
 fn lease_lost() -> JobError {
     JobError::transient("LeaseLost", "this worker no longer holds the job's lease")
+}
+
+/// The job kinds this replica runs.
+#[derive(Clone, Default)]
+pub struct Handlers(HashMap<&'static str, Arc<dyn JobHandler>>);
+
+impl Handlers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Registers a typed job kind.
+    pub fn job<J: BackgroundJob>(self, job: J) -> Self {
+        self.with(Typed(job))
+    }
+    /// Registers an untyped handler (tests, benchmarks).
+    pub fn with(mut self, h: impl JobHandler) -> Self {
+        self.0.insert(h.kind(), Arc::new(h));
+        self
+    }
+    pub fn kinds(&self) -> Vec<String> {
+        self.0.keys().map(|k| k.to_string()).collect()
+    }
+    /// Each kind's back-off (for rescued jobs).
+    pub(super) fn policies(&self) -> super::store::KindPolicies {
+        super::store::KindPolicies {
+            kinds: self.0.iter().map(|(k, h)| (k.to_string(), h.retry_policy())).collect(),
+            fallback: Default::default(),
+        }
+    }
+    pub(super) fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
+        self.0.get(kind).cloned()
+    }
 }

@@ -12,14 +12,15 @@ mod listener;
 mod maintenance;
 pub mod model;
 mod runner;
+mod shared;
 pub mod state;
 pub mod store;
 pub mod worker;
 
 pub use backoff::RetryPolicy;
 pub use config::WorkerConfig;
-pub use handler::{BackgroundJob, JobContext, JobError, JobHandler, Outcome, StopReason, Wait};
+pub use handler::{BackgroundJob, Handlers, JobContext, JobError, JobHandler, Outcome, StopReason, Wait};
 pub use model::{Enqueued, ErrorClass, ErrorRecord, Job, JobEvent, JobFilter, NewJob, WaitRecord};
 pub use state::JobState;
 pub use store::{CancelOutcome, JobStore};
-pub use worker::{Handlers, WorkerPool};
+pub use worker::WorkerPool;

@@ -62,10 +62,6 @@ impl NewJob {
             run_at: None,
         }
     }
-    /// A job of the typed kind `J`: its kind comes from the type, its arguments are `J`'s.
-    pub fn of<J: super::handler::BackgroundJob>(args: &J::Args) -> Self {
-        NewJob::new(J::KIND, serde_json::to_value(args).expect("job arguments serialise"))
-    }
     pub fn with_target(mut self, key: impl Into<String>) -> Self {
         self.target_key = Some(key.into());
         self

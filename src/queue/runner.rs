@@ -8,8 +8,8 @@ use tracing::Instrument;
 use super::completer::Success;
 use super::handler::{JobContext, JobError, JobHandler, Outcome, StopReason, StopSignal};
 use super::model::{ErrorClass, ErrorRecord, Job};
+use super::shared::{Running, Shared};
 use super::store::Finish;
-use super::worker::{Running, Shared};
 
 pub(super) fn start_job(
     shared: &Arc<Shared>,

@@ -9,70 +9,10 @@ use uuid::Uuid;
 
 use super::completer;
 use super::config::WorkerConfig;
-use super::handler::{JobHandler, StopReason, StopSignal};
+use super::handler::{Handlers, StopReason};
+use super::shared::Shared;
 use super::store::JobStore;
 use super::{dispatch, listener, maintenance};
-
-/// The job kinds this replica runs.
-#[derive(Clone, Default)]
-pub struct Handlers(HashMap<&'static str, Arc<dyn JobHandler>>);
-
-impl Handlers {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Registers a typed job kind.
-    pub fn job<J: super::handler::BackgroundJob>(self, job: J) -> Self {
-        self.with(super::handler::Typed(job))
-    }
-    /// Registers an untyped handler (tests, benchmarks).
-    pub fn with(mut self, h: impl JobHandler) -> Self {
-        self.0.insert(h.kind(), Arc::new(h));
-        self
-    }
-    pub fn kinds(&self) -> Vec<String> {
-        self.0.keys().map(|k| k.to_string()).collect()
-    }
-    /// Each kind's back-off (for rescued jobs).
-    pub(super) fn policies(&self) -> super::store::KindPolicies {
-        super::store::KindPolicies {
-            kinds: self.0.iter().map(|(k, h)| (k.to_string(), h.retry_policy())).collect(),
-            fallback: Default::default(),
-        }
-    }
-    pub(super) fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
-        self.0.get(kind).cloned()
-    }
-}
-
-pub(super) struct Running {
-    pub epoch: i32,
-    pub stop: Arc<StopSignal>,
-}
-
-/// What the dispatcher, the job tasks, the heartbeat and the listener share.
-pub(super) struct Shared {
-    pub store: JobStore,
-    pub cfg: WorkerConfig,
-    pub handlers: Handlers,
-    pub kinds: Vec<String>,
-    pub running: Mutex<HashMap<Uuid, Running>>,
-    /// Something may be due: a notification, a finished job, a listener reconnect.
-    pub wake: Arc<Notify>,
-    /// False while heartbeats fail: a replica that cannot reach the database stops claiming.
-    pub healthy: std::sync::atomic::AtomicBool,
-}
-
-impl Shared {
-    pub fn running_count(&self) -> usize {
-        self.running.lock().unwrap().len()
-    }
-    pub fn stop_job(&self, id: Uuid, why: StopReason) {
-        if let Some(r) = self.running.lock().unwrap().get(&id) {
-            r.stop.stop(why);
-        }
-    }
-}
 
 /// A started worker pool; `wait` returns after a graceful shutdown.
 pub struct WorkerPool {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use uuid::Uuid;
 
-use crate::azure::{ClusterId, IdError, RegistryId, RegistryName, UserAssignedIdentityId};
+use super::ids::{ClusterId, IdError, RegistryId, RegistryName, UserAssignedIdentityId};
 
 /// A registry given by ARM id (any subscription) or by bare name (searched in the configured
 /// subscriptions). Registry names are globally unique, so both forms name one registry.
