@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::api::ApiConfig;
 use crate::api::auth::{AuthConfig, KeysCommand};
 use crate::azure::AzureConfig;
 use crate::duration::{fmt_duration, parse_duration};
@@ -72,13 +73,13 @@ pub struct Config {
     #[command(flatten)]
     pub database: DatabaseConfig,
     #[command(flatten)]
-    pub queue: QueueConfig,
+    pub queue: WorkerConfig,
     #[command(flatten)]
     pub api: ApiConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
     #[command(flatten)]
-    pub ops: OpsConfig,
+    pub ops: OpsSettings,
     #[command(flatten)]
     pub azure: AzureConfig,
 }
@@ -122,118 +123,6 @@ pub struct DatabaseConfig {
     pub db_acquire_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct QueueConfig {
-    /// Jobs this replica runs at once.
-    #[arg(long, env = "ACR_ATTACH_WORKERS", default_value_t = 16)]
-    pub workers: usize,
-    /// A running job's lease; a dead worker's job runs again after lease + rescue interval.
-    #[arg(long, env = "ACR_ATTACH_LEASE", value_parser = parse_duration, default_value = "60s")]
-    pub lease: Duration,
-    #[arg(long, env = "ACR_ATTACH_HEARTBEAT", value_parser = parse_duration, default_value = "15s")]
-    pub heartbeat: Duration,
-    /// Poll fallback when no notification arrives.
-    #[arg(long, env = "ACR_ATTACH_POLL_INTERVAL", value_parser = parse_duration, default_value = "1s")]
-    pub poll_interval: Duration,
-    #[arg(long, env = "ACR_ATTACH_RESCUE_INTERVAL", value_parser = parse_duration, default_value = "15s")]
-    pub rescue_interval: Duration,
-    /// On SIGTERM, running jobs get this long before they are handed back to the queue.
-    #[arg(long, env = "ACR_ATTACH_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "20s")]
-    pub shutdown_grace: Duration,
-    /// Succeeded and cancelled jobs are deleted after this.
-    #[arg(long, env = "ACR_ATTACH_KEEP_SUCCEEDED", value_parser = parse_duration, default_value = "7d")]
-    pub keep_succeeded: Duration,
-    /// Failed jobs are deleted after this.
-    #[arg(long, env = "ACR_ATTACH_KEEP_FAILED", value_parser = parse_duration, default_value = "30d")]
-    pub keep_failed: Duration,
-    #[arg(long, env = "ACR_ATTACH_PRUNE_INTERVAL", value_parser = parse_duration, default_value = "60s")]
-    pub prune_interval: Duration,
-}
-
-impl QueueConfig {
-    pub fn worker_config(&self) -> WorkerConfig {
-        WorkerConfig {
-            concurrency: self.workers.max(1),
-            lease: self.lease,
-            heartbeat_interval: self.heartbeat,
-            poll_interval: self.poll_interval,
-            rescue_interval: self.rescue_interval,
-            shutdown_grace: self.shutdown_grace,
-            prune_interval: self.prune_interval,
-            keep_succeeded: self.keep_succeeded,
-            keep_failed: self.keep_failed,
-            ..WorkerConfig::default()
-        }
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ApiConfig {
-    /// Largest accepted request body.
-    #[arg(long, env = "ACR_ATTACH_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
-    pub max_body_bytes: usize,
-    /// Requests taking longer are answered 503.
-    #[arg(long, env = "ACR_ATTACH_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
-    pub request_timeout: Duration,
-}
-
-/// Budgets of the Azure jobs: how long each kind of Azure delay is waited out.
-#[derive(Debug, Clone, Args)]
-pub struct OpsConfig {
-    /// `PrincipalNotFound` is treated as directory replication for this long, then the job fails.
-    #[arg(long, env = "ACR_ATTACH_PRINCIPAL_BUDGET", value_parser = parse_duration, default_value = "10m")]
-    pub principal_budget: Duration,
-    /// `AuthorizationFailed` is retried this long (acr-attach's own grant may be propagating).
-    #[arg(long, env = "ACR_ATTACH_AUTHORIZATION_BUDGET", value_parser = parse_duration, default_value = "2m")]
-    pub authorization_budget: Duration,
-    /// A new role assignment must be readable within this.
-    #[arg(long, env = "ACR_ATTACH_READABLE_BUDGET", value_parser = parse_duration, default_value = "5m")]
-    pub readable_budget: Duration,
-    /// A cluster still being created is waited for this long.
-    #[arg(long, env = "ACR_ATTACH_PROVISIONING_BUDGET", value_parser = parse_duration, default_value = "60m")]
-    pub provisioning_budget: Duration,
-    /// A new identity unknown to Microsoft Graph (404 on membership calls) is waited for this long.
-    #[arg(long, env = "ACR_ATTACH_IDENTITY_REPLICATION_BUDGET", value_parser = parse_duration, default_value = "15m")]
-    pub identity_replication_budget: Duration,
-    /// A group membership must be visible to Graph's `checkMemberGroups` within this.
-    #[arg(long, env = "ACR_ATTACH_MEMBERSHIP_VISIBILITY_BUDGET", value_parser = parse_duration, default_value = "30m")]
-    pub membership_visibility_budget: Duration,
-    /// Attach through a group waits this long for ARM's `assignedTo()` to show the group's grant
-    /// for the kubelet identity (Entra group changes can take hours).
-    #[arg(long, env = "ACR_ATTACH_GROUP_PROPAGATION_BUDGET", value_parser = parse_duration, default_value = "6h")]
-    pub group_propagation_budget: Duration,
-    /// Every attach/detach job fails if not done within this (transient errors retry until then);
-    /// jobs that wait for Entra propagation get their waiting budgets on top.
-    #[arg(long, env = "ACR_ATTACH_JOB_DEADLINE", value_parser = parse_duration, default_value = "2h")]
-    pub job_deadline: Duration,
-    #[arg(long, env = "ACR_ATTACH_JOB_MAX_ATTEMPTS", default_value_t = 50)]
-    pub job_max_attempts: i32,
-    /// First back-off after a transient Azure error (5xx, throttling without Retry-After, network).
-    #[arg(long, env = "ACR_ATTACH_RETRY_BASE", value_parser = parse_duration, default_value = "1s")]
-    pub retry_base: Duration,
-    /// Longest back-off between two attempts.
-    #[arg(long, env = "ACR_ATTACH_RETRY_CAP", value_parser = parse_duration, default_value = "60s")]
-    pub retry_cap: Duration,
-}
-
-impl OpsConfig {
-    pub fn settings(&self) -> OpsSettings {
-        OpsSettings {
-            principal_budget: self.principal_budget,
-            authorization_budget: self.authorization_budget,
-            readable_budget: self.readable_budget,
-            provisioning_budget: self.provisioning_budget,
-            identity_replication_budget: self.identity_replication_budget,
-            membership_visibility_budget: self.membership_visibility_budget,
-            group_propagation_budget: self.group_propagation_budget,
-            job_deadline: self.job_deadline,
-            max_attempts: self.job_max_attempts.max(1),
-            retry_base: self.retry_base,
-            retry_cap: self.retry_cap.max(self.retry_base),
-        }
-    }
-}
-
 /// The URL without its password, for logs and error messages.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -256,9 +145,9 @@ impl Config {
             ("mode", format!("{:?}", self.mode).to_lowercase()),
             ("database_url", redact_url(&self.database.database_url)),
             ("db_max_connections", self.database.db_max_connections.to_string()),
-            ("workers", q.workers.to_string()),
+            ("workers", q.concurrency.to_string()),
             ("lease", fmt_duration(q.lease)),
-            ("heartbeat", fmt_duration(q.heartbeat)),
+            ("heartbeat", fmt_duration(q.heartbeat_interval)),
             ("poll_interval", fmt_duration(q.poll_interval)),
             ("shutdown_grace", fmt_duration(q.shutdown_grace)),
             ("keep_succeeded", fmt_duration(q.keep_succeeded)),

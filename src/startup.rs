@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::{ApiKeyStore, AuthMethod, Authenticator, EntraSettings, EntraValidator};
 use crate::api::policy::PolicyHandle;
-use crate::api::{self, AppState, HttpSettings};
+use crate::api::{self, AppState};
 use crate::attachments::AttachmentStore;
 use crate::azure::AzureClient;
 use crate::config::Config;
@@ -58,7 +58,7 @@ impl Application {
     /// The production service: [`Self::build`] with the Azure client and the job kinds.
     pub async fn build_service(config: Config) -> anyhow::Result<Application> {
         let azure = AzureClient::new(&config.azure.resolve()?)?;
-        let settings = config.ops.settings();
+        let settings = config.ops.clone();
         Self::build(config, move |pool| {
             ops::handlers(Arc::new(Ops {
                 azure,
@@ -82,6 +82,11 @@ impl Application {
         let handlers = handlers(&pool);
         let background = CancellationToken::new();
         let (authenticator, policy) = if config.mode.api() {
+            tokio::spawn(api::idempotency::prune(
+                pool.clone(),
+                config.queue.prune_interval,
+                background.clone(),
+            ));
             security(&config, &pool, background.clone()).await?
         } else {
             (Authenticator::open(), PolicyHandle::open())
@@ -89,20 +94,13 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             attachments: AttachmentStore::new(pool.clone()),
-            ops: config.ops.settings(),
+            ops: config.ops.clone(),
             pool: pool.clone(),
             metrics: telemetry::metrics_handle(),
             policy,
             audit: crate::audit::AuditStore::new(pool.clone()),
         };
-        let settings = HttpSettings {
-            max_body_bytes: config.api.max_body_bytes,
-            request_timeout: config.api.request_timeout,
-            authenticator,
-            rate_limit: config.auth.rate_limit,
-            rate_burst: config.auth.rate_burst,
-        };
-        let router = api::router(state, &settings);
+        let router = api::router(state, &config.api, authenticator);
         let (listener, addr) = if config.mode.api() {
             let l = TcpListener::bind(config.listen)
                 .await
@@ -135,7 +133,7 @@ impl Application {
     /// Serve until `shutdown` fires: the API stops accepting, the workers finish or hand back.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let workers = self.config.mode.workers().then(|| {
-            let cfg = self.config.queue.worker_config();
+            let cfg = self.config.queue.clone();
             WorkerPool::start(
                 self.store.clone(),
                 self.listen_pool.clone(),

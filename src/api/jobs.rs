@@ -19,7 +19,7 @@ use super::extract::{
     ClusterIdSchema, GroupIdSchema, IdempotencyKey, IdentityIdSchema, JobIdPath, QueryParams, RegistryRefSchema,
     parse_cursor, parse_limit,
 };
-use super::idempotency::{self, Claim};
+use super::idempotency::Key;
 use super::policy::{Action, Ask};
 use crate::audit::AuditStore;
 use crate::queue::{CancelOutcome, ErrorRecord, Job, JobEvent, JobFilter, JobState, NewJob, WaitRecord};
@@ -79,7 +79,7 @@ impl JobView {
         JobView {
             id: j.id,
             kind: j.kind,
-            status: j.state.azure_status(),
+            status: azure_status(j.state),
             state: j.state,
             target: j.target_key,
             input: j.args,
@@ -196,6 +196,18 @@ pub(super) fn one_of<T: Copy>(name: &str, raw: &str, all: &[T], as_str: impl Fn(
     })
 }
 
+/// The status vocabulary of the Azure REST API guidelines' operation-status monitor, for
+/// clients that already poll Azure long-running operations.
+fn azure_status(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued => "NotStarted",
+        JobState::Running | JobState::Waiting | JobState::Retrying => "Running",
+        JobState::Succeeded => "Succeeded",
+        JobState::Failed => "Failed",
+        JobState::Cancelled => "Canceled",
+    }
+}
+
 pub async fn load_view(state: &AppState, id: Uuid) -> ApiResult<JobView> {
     let job = state.store.get(id).await?.ok_or_else(|| job_not_found(id))?;
     let errors = state.store.errors(id, 20).await?;
@@ -205,7 +217,7 @@ pub async fn load_view(state: &AppState, id: Uuid) -> ApiResult<JobView> {
 fn job_not_found(id: Uuid) -> ApiError {
     ApiError::not_found(
         "JobNotFound",
-        format!("no job with id {id} (finished jobs are kept 7 days, failed 30)"),
+        format!("no job with id {id} visible to this caller (finished jobs are deleted after their retention)"),
     )
     .with_target("id")
 }
@@ -324,20 +336,20 @@ pub async fn cancel_job(
     IdempotencyKey(key): IdempotencyKey,
 ) -> ApiResult<Response> {
     let granted = authorize_cancel(&state, &access, id).await?;
-    let scope = format!("{} POST /v1/jobs/{{id}}/cancel", access.caller.principal());
-    let status = if let Some(key) = &key {
-        let mut tx = state.pool.begin().await?;
-        let hash = idempotency::request_hash(&format!("/v1/jobs/{id}/cancel"), b"");
-        if let Claim::Replay { status, job_id } = idempotency::claim(&mut tx, &scope, key, &hash).await? {
+    let path = format!("/v1/jobs/{id}/cancel");
+    let status = match Key::new(&access.caller.principal(), "POST /v1/jobs/{id}/cancel", key, &path, b"") {
+        Some(key) => {
+            let mut tx = state.pool.begin().await?;
+            if let Some((status, job_id)) = key.replay(&mut tx).await? {
+                tx.commit().await?;
+                return job_response(&state, status, job_id).await;
+            }
+            let status = cancel_status(&state, id).await?;
+            key.remember(&mut tx, status, id).await?;
             tx.commit().await?;
-            return job_response(&state, status, job_id).await;
+            status
         }
-        let status = cancel_status(&state, id).await?;
-        idempotency::remember(&mut tx, &scope, key, status, id).await?;
-        tx.commit().await?;
-        status
-    } else {
-        cancel_status(&state, id).await?
+        None => cancel_status(&state, id).await?,
     };
     access.record(&state, &granted, status, id).await?;
     job_response(&state, status, id).await
@@ -409,16 +421,10 @@ pub async fn submit(
     new: NewJob,
 ) -> ApiResult<Response> {
     let principal = access.caller.principal();
-    // Keys are the caller's own: another caller's identical key is another request.
-    let scope = format!("{principal} {scope}");
+    let key = Key::new(&principal, scope, key, path, raw_body);
     let mut tx = state.pool.begin().await?;
     let replayed = match &key {
-        Some(key) => {
-            match idempotency::claim(&mut tx, &scope, key, &idempotency::request_hash(path, raw_body)).await? {
-                Claim::Replay { status, job_id } => Some((status, job_id)),
-                Claim::New => None,
-            }
-        }
+        Some(key) => key.replay(&mut tx).await?,
         None => None,
     };
     let (status, job_id, deduplicated) = match replayed {
@@ -428,7 +434,7 @@ pub async fn submit(
             let status = submit_status(enq.deduplicated);
             state.store.add_requester(&mut tx, enq.job.id, &principal).await?;
             if let Some(key) = &key {
-                idempotency::remember(&mut tx, &scope, key, status, enq.job.id).await?;
+                key.remember(&mut tx, status, enq.job.id).await?;
             }
             (status, enq.job.id, Some(enq.deduplicated))
         }

@@ -7,6 +7,8 @@ use axum::http::HeaderName;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use std::time::Duration;
+
+use crate::duration::parse_duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -140,17 +142,25 @@ fn with_job_links(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
     spec
 }
 
-pub struct HttpSettings {
+/// Limits of the HTTP API (flags and environment variables of `acr-attach serve`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiConfig {
+    /// Largest accepted request body.
+    #[arg(long, env = "ACR_ATTACH_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// Requests taking longer are answered 503.
+    #[arg(long, env = "ACR_ATTACH_REQUEST_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
     pub request_timeout: Duration,
-    /// Checks the credentials of `/v1` requests.
-    pub authenticator: auth::Authenticator,
-    /// Per-caller request rate (sustained per second, and burst).
+    /// Requests per second each caller may make (sustained); 429 + Retry-After beyond.
+    #[arg(long, env = "ACR_ATTACH_RATE_LIMIT", default_value_t = 20.0)]
     pub rate_limit: f64,
+    /// Requests a caller may make at once before the rate applies.
+    #[arg(long, env = "ACR_ATTACH_RATE_BURST", default_value_t = 100)]
     pub rate_burst: u32,
 }
 
-pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+/// The whole HTTP surface; `authenticator` checks the credentials of `/v1` requests.
+pub fn router(state: AppState, settings: &ApiConfig, authenticator: auth::Authenticator) -> Router {
     let (routes, spec) = api_router().split_for_parts();
     let spec = with_job_links(spec);
     let request_id = HeaderName::from_static("x-request-id");
@@ -164,10 +174,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             rate_limit::RateLimiter::new(settings.rate_limit, settings.rate_burst),
             rate_limit::limit,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            settings.authenticator.clone(),
-            auth::authenticate,
-        ))
+        .layer(axum::middleware::from_fn_with_state(authenticator, auth::authenticate))
         .layer(axum::middleware::from_fn(
             move |req, next: axum::middleware::Next| async move {
                 match tokio::time::timeout(timeout, next.run(req)).await {

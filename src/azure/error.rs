@@ -2,7 +2,7 @@
 //!
 //! The client never retries: the job queue does, with back-off, and records every attempt.
 //! So the client's job is to say precisely *what* failed (status, code, message, request ids)
-//! and *which kind of retry makes sense* ([`ErrorClass`]). Classification is by ARM/Graph
+//! and *which kind of retry makes sense* ([`AzureErrorClass`]). Classification is by ARM/Graph
 //! error `code` first (codes are the contract; messages are not) and HTTP status second.
 
 use serde::{Deserialize, Serialize};
@@ -29,10 +29,11 @@ pub enum ErrorKind {
     Refused,
 }
 
-/// What the caller should do about an error.
+/// What kind of Azure error this is, which decides what the caller does about it (the job
+/// kinds map it to the class of a failed attempt: transient, permanent, not yet consistent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
+pub enum AzureErrorClass {
     /// Retry until the job deadline, honouring `retry_after`.
     Transient,
     /// The principal is not (yet) visible to ARM: directory replication. Retry for a bounded window.
@@ -115,7 +116,7 @@ pub struct AzureErrorInfo {
     pub target: Option<String>,
     /// ARM error details.
     pub details: Vec<ErrorDetail>,
-    /// Graph/Entra permission hint for [`ErrorClass::AuthorizationFailed`] (internal).
+    /// Graph/Entra permission hint for [`AzureErrorClass::AuthorizationFailed`] (internal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_permission: Option<String>,
     /// Request path (no query string).
@@ -202,9 +203,9 @@ impl AzureError {
 }
 
 impl AzureErrorInfo {
-    /// Classifies the error (see [`ErrorClass`]).
-    pub fn class(&self) -> ErrorClass {
-        use ErrorClass::*;
+    /// Classifies the error (see [`AzureErrorClass`]).
+    pub fn class(&self) -> AzureErrorClass {
+        use AzureErrorClass::*;
         // An untrusted or invalid server certificate is configuration (missing --ca-bundle,
         // wrong endpoint), not something a retry fixes.
         if code_is(&self.code, &[TLS_CERTIFICATE]) {
@@ -277,7 +278,7 @@ impl AzureErrorInfo {
     /// `Authorization_RequestDenied` names neither, so the operation's permission hint and
     /// the request path are given instead.
     pub fn authorization(&self) -> Option<AuthorizationDenied> {
-        if self.class() != ErrorClass::AuthorizationFailed {
+        if self.class() != AzureErrorClass::AuthorizationFailed {
             return None;
         }
         let action = quoted_after(&self.message, "action '").or_else(|| self.required_permission.clone());
@@ -521,7 +522,7 @@ mod tests {
 
     #[test]
     fn classification_table() {
-        use ErrorClass::*;
+        use AzureErrorClass::*;
         let cases = [
             (arm(500, "InternalServerError", "x"), Transient),
             (arm(503, "ServiceUnavailable", "x"), Transient),
@@ -580,21 +581,21 @@ mod tests {
         let mut e = AzureError::new("get_registry", ErrorKind::Token, "x");
         e.status = Some(401);
         e.code = Some("invalid_client".into());
-        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert_eq!(e.class(), AzureErrorClass::Permanent);
         e.status = Some(503);
-        assert_eq!(e.class(), ErrorClass::Transient);
+        assert_eq!(e.class(), AzureErrorClass::Transient);
         e.status = None;
         e.code = Some("transport".into());
-        assert_eq!(e.class(), ErrorClass::Transient);
+        assert_eq!(e.class(), AzureErrorClass::Transient);
         e.code = None;
-        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert_eq!(e.class(), AzureErrorClass::Permanent);
         let t = AzureError::new("get_registry", ErrorKind::Timeout, "token timeout");
-        assert_eq!(t.class(), ErrorClass::Transient);
+        assert_eq!(t.class(), AzureErrorClass::Transient);
         e.code = Some(TLS_CERTIFICATE.into());
-        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert_eq!(e.class(), AzureErrorClass::Permanent);
         let mut tls = AzureError::new("op", ErrorKind::Transport, "invalid peer certificate: UnknownIssuer");
         tls.code = Some(TLS_CERTIFICATE.into());
-        assert_eq!(tls.class(), ErrorClass::Permanent);
+        assert_eq!(tls.class(), AzureErrorClass::Permanent);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! - [`ids`]: parsed ARM resource ids ([`RegistryId`], [`ClusterId`], ...); every URL is built from them.
 //! - [`cloud`] / [`config`]: clouds, every setting as flag + env var, validated into [`AzureSettings`].
 //! - [`credential`]: the Entra credential, sharing our HTTPS client (extra CA bundle, timeouts).
-//! - [`error`]: [`AzureError`] and its [`ErrorClass`] (what retry makes sense).
+//! - [`error`]: [`AzureError`] and its [`AzureErrorClass`] (what retry makes sense).
 //! - [`AzureClient`]: typed operations; no retries inside (the job queue retries and records
 //!   every attempt); each call is recorded in the per-job [`CallContext`].
 //! - [`roles`]: role GUIDs, deterministic assignment names, ARM permission wildcards.
@@ -46,7 +46,7 @@ pub use config::{
 };
 pub use context::{CallContext, CallRecord};
 pub use credential::build_credential;
-pub use error::{AuthorizationDenied, AzureError, AzureErrorInfo, ErrorClass, ErrorDetail, ErrorKind};
+pub use error::{AuthorizationDenied, AzureError, AzureErrorClass, AzureErrorInfo, ErrorDetail, ErrorKind};
 pub use models::{
     Deleted, DirectoryObject, Group, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
     Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleAssignmentMode,

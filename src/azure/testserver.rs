@@ -334,7 +334,7 @@ mod tests {
             .get_registry(&ctx, &registry_path("throttled").parse().unwrap())
             .await
             .unwrap_err();
-        assert_eq!(err.class(), ErrorClass::Transient);
+        assert_eq!(err.class(), AzureErrorClass::Transient);
         assert_eq!(err.status, Some(429));
         assert_eq!(err.code.as_deref(), Some("TooManyRequests"));
         assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::Token, "{err}");
         assert!(err.message.contains("UnknownIssuer"), "{err}");
         assert_eq!(err.code.as_deref(), Some(crate::azure::error::TLS_CERTIFICATE));
-        assert_eq!(err.class(), ErrorClass::Permanent, "retrying won't fix trust");
+        assert_eq!(err.class(), AzureErrorClass::Permanent, "retrying won't fix trust");
         assert!(server.seen().is_empty(), "no request got through TLS");
     }
 
@@ -434,7 +434,7 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::Token);
         assert_eq!(err.status, Some(401));
         assert_eq!(err.code.as_deref(), Some("invalid_client"));
-        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert_eq!(err.class(), AzureErrorClass::Permanent);
         assert!(!err.to_string().contains("wrong"), "secret must not leak: {err}");
         std::fs::remove_file(ca).ok();
     }
@@ -462,7 +462,7 @@ mod tests {
             .unwrap_err();
         let elapsed = started.elapsed();
         assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
-        assert_eq!(err.class(), ErrorClass::Transient);
+        assert_eq!(err.class(), AzureErrorClass::Transient);
         assert!(err.message.contains("--token-timeout"), "{err}");
         assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
         keep.abort();
@@ -485,7 +485,7 @@ mod tests {
             "took {:?}",
             started.elapsed()
         );
-        assert_eq!(err.class(), ErrorClass::Transient, "{err}");
+        assert_eq!(err.class(), AzureErrorClass::Transient, "{err}");
     }
 
     #[tokio::test]
@@ -702,7 +702,7 @@ mod tests {
             .put_role_assignment(&ctx, scope, ra_name.parse().unwrap(), &create(&principal.to_string()))
             .await
             .unwrap_err();
-        assert_eq!(err.class(), ErrorClass::RoleAssignmentExists);
+        assert_eq!(err.class(), AzureErrorClass::RoleAssignmentExists);
         assert_eq!(
             err.existing_role_assignment().unwrap().to_string(),
             "88bd9d9f-6e3c-4d6d-9bd5-ea1b8c5ba98f"
@@ -767,7 +767,7 @@ mod tests {
             .unwrap();
         assert_eq!(ident.principal_id, "25cc773c-7f05-40fc-a104-32d2300754ad");
         let err = client.get_user_assigned_identity(&ctx, &uami).await.unwrap_err();
-        assert_eq!(err.class(), ErrorClass::NotFound);
+        assert_eq!(err.class(), AzureErrorClass::NotFound);
 
         // Graph
         assert_eq!(

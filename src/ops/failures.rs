@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::OpsSettings;
 use super::waits::{Verdict, Waits, condition, human, not_yet};
-use crate::azure::{AzureError, ErrorClass};
+use crate::azure::{AzureError, AzureErrorClass};
 use crate::queue::JobError;
 
 /// ARM's own words, for the job's error details (support needs the request ids).
@@ -38,14 +38,14 @@ pub fn generic<C: Serialize>(
     checkpoint: impl Fn(&Waits) -> C,
 ) -> JobError {
     match e.class() {
-        ErrorClass::Transient => JobError::transient(
+        AzureErrorClass::Transient => JobError::transient(
             e.code.clone().unwrap_or_else(|| "AzureUnavailable".into()),
             format!("{what} failed transiently ({}); retrying", arm_words(&e)),
         )
         .with_retry_after(e.retry_after)
         .with_details(details(&e))
         .with_checkpoint(checkpoint(waits)),
-        ErrorClass::AuthorizationFailed => {
+        AzureErrorClass::AuthorizationFailed => {
             let denied = e.authorization().unwrap_or_default();
             let action = denied.action.unwrap_or_else(|| "(not stated)".into());
             let scope = denied.scope.unwrap_or_else(|| "(not stated)".into());
@@ -71,7 +71,7 @@ pub fn generic<C: Serialize>(
                 .with_details(details(&e)),
             }
         }
-        ErrorClass::NotFound => JobError::permanent(
+        AzureErrorClass::NotFound => JobError::permanent(
             e.code.clone().unwrap_or_else(|| "NotFound".into()),
             format!("{what}: {}", arm_words(&e)),
         )

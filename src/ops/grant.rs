@@ -9,7 +9,7 @@ use super::failures::{details, generic};
 use super::resolve::{ResolvedRegistry, Step};
 use super::waits::{Verdict, Waits, condition, human, not_yet, wait};
 use crate::azure::{
-    AzureError, CallContext, ErrorClass, PrincipalType, RegistryId, RoleAssignment, RoleAssignmentCreate,
+    AzureError, AzureErrorClass, CallContext, PrincipalType, RegistryId, RoleAssignment, RoleAssignmentCreate,
     RoleAssignmentFilter, RoleAssignmentId, assignment_name, role_definition_id,
 };
 use crate::queue::{JobError, Outcome};
@@ -82,7 +82,7 @@ pub async fn grant<C: Serialize>(
         Err(e) => e,
     };
     match err.class() {
-        ErrorClass::RoleAssignmentExists => {
+        AzureErrorClass::RoleAssignmentExists => {
             waits.met(condition::PRINCIPAL_REPLICATION);
             match find_existing(
                 ops,
@@ -127,7 +127,7 @@ pub async fn grant<C: Serialize>(
                 )),
             }
         }
-        ErrorClass::PrincipalNotFound => {
+        AzureErrorClass::PrincipalNotFound => {
             match waits.poll(condition::PRINCIPAL_REPLICATION, ops.settings.principal_budget) {
                 Verdict::Wait(delay) => Err(not_yet(
                     condition::PRINCIPAL_REPLICATION,

@@ -28,7 +28,7 @@ use super::membership::{self, GroupInfo, Membership, MembershipSlots};
 use super::resolve::{self, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Verdict, Waits, condition, human, record_poll, wait};
 use super::{KUBELET_IDENTITY, KubeletIdentityArgs, Ops};
-use crate::azure::{CallContext, ErrorClass, PrincipalType, RoleAssignmentFilter, UserAssignedIdentity};
+use crate::azure::{AzureErrorClass, CallContext, PrincipalType, RoleAssignmentFilter, UserAssignedIdentity};
 use crate::queue::{BackgroundJob, JobContext, JobError, Outcome, RetryPolicy};
 
 /// Built-in role the cluster's control-plane identity needs on a user-assigned kubelet identity.
@@ -272,7 +272,7 @@ async fn identity<C: Serialize>(
                 Some(tags) if *tags != existing.tags => (put(&existing.location, tags, waits).await?, "updated"),
                 _ => (existing, "adopted"),
             },
-            Err(e) if e.class() == ErrorClass::NotFound && e.code.as_deref() == Some("ResourceNotFound") => {
+            Err(e) if e.class() == AzureErrorClass::NotFound && e.code.as_deref() == Some("ResourceNotFound") => {
                 let Some(location) = &args.location else {
                     return Err(JobError::permanent(
                         "LocationRequired",

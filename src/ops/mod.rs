@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::duration::parse_duration;
+
 use crate::attachments::AttachmentStore;
 use crate::azure::AzureClient;
 use crate::queue::{Handlers, NewJob, RetryPolicy};
@@ -29,47 +31,47 @@ pub const ATTACH: &str = "attach";
 pub const DETACH: &str = "detach";
 pub const KUBELET_IDENTITY: &str = "kubelet-identity";
 
-/// Budgets and limits of the Azure job kinds (from the service configuration).
-#[derive(Debug, Clone)]
+/// Budgets and limits of the Azure job kinds: how long each kind of Azure delay is waited out
+/// (flags and environment variables of `acr-attach serve`; the service configuration uses this
+/// type as it is).
+#[derive(Debug, Clone, clap::Args)]
 pub struct OpsSettings {
-    /// How long `PrincipalNotFound` is treated as replication delay before the job fails.
+    /// `PrincipalNotFound` is treated as directory replication for this long, then the job fails.
+    #[arg(long, env = "ACR_ATTACH_PRINCIPAL_BUDGET", value_parser = parse_duration, default_value = "10m")]
     pub principal_budget: Duration,
-    /// How long `AuthorizationFailed` is retried (the caller's own RBAC may be propagating).
+    /// `AuthorizationFailed` is retried this long (acr-attach's own grant may be propagating).
+    #[arg(long, env = "ACR_ATTACH_AUTHORIZATION_BUDGET", value_parser = parse_duration, default_value = "2m")]
     pub authorization_budget: Duration,
-    /// How long to wait for a new role assignment to become readable.
+    /// A new role assignment must be readable within this.
+    #[arg(long, env = "ACR_ATTACH_READABLE_BUDGET", value_parser = parse_duration, default_value = "5m")]
     pub readable_budget: Duration,
-    /// How long to wait for a cluster that is still being created.
+    /// A cluster still being created is waited for this long.
+    #[arg(long, env = "ACR_ATTACH_PROVISIONING_BUDGET", value_parser = parse_duration, default_value = "60m")]
     pub provisioning_budget: Duration,
-    /// How long a new identity may stay unknown to Microsoft Graph (404 on membership calls).
+    /// A new identity unknown to Microsoft Graph (404 on membership calls) is waited for this long.
+    #[arg(long, env = "ACR_ATTACH_IDENTITY_REPLICATION_BUDGET", value_parser = parse_duration, default_value = "15m")]
     pub identity_replication_budget: Duration,
-    /// How long a new membership may stay invisible to Graph's `checkMemberGroups`.
+    /// A group membership must be visible to Graph's `checkMemberGroups` within this.
+    #[arg(long, env = "ACR_ATTACH_MEMBERSHIP_VISIBILITY_BUDGET", value_parser = parse_duration, default_value = "30m")]
     pub membership_visibility_budget: Duration,
-    /// How long an attach through a group waits for ARM's `assignedTo()` to show the grant.
+    /// Attach through a group waits this long for ARM's `assignedTo()` to show the group's grant
+    /// for the kubelet identity (Entra group changes can take hours).
+    #[arg(long, env = "ACR_ATTACH_GROUP_PROPAGATION_BUDGET", value_parser = parse_duration, default_value = "6h")]
     pub group_propagation_budget: Duration,
-    /// Each job fails if it is not done by then (transient errors retry until it).
+    /// Every attach/detach job fails if not done within this (transient errors retry until then);
+    /// jobs that wait for Entra propagation get their waiting budgets on top.
+    #[arg(long, env = "ACR_ATTACH_JOB_DEADLINE", value_parser = parse_duration, default_value = "2h")]
     pub job_deadline: Duration,
+    /// Attempts (failures) a job may consume.
+    #[arg(long = "job-max-attempts", env = "ACR_ATTACH_JOB_MAX_ATTEMPTS", default_value_t = 50,
+        value_parser = clap::value_parser!(i32).range(1..))]
     pub max_attempts: i32,
-    /// Back-off of transient errors (5xx, 429 without Retry-After, network): first delay and cap.
+    /// First back-off after a transient Azure error (5xx, throttling without Retry-After, network).
+    #[arg(long, env = "ACR_ATTACH_RETRY_BASE", value_parser = parse_duration, default_value = "1s")]
     pub retry_base: Duration,
+    /// Longest back-off between two attempts.
+    #[arg(long, env = "ACR_ATTACH_RETRY_CAP", value_parser = parse_duration, default_value = "60s")]
     pub retry_cap: Duration,
-}
-
-impl Default for OpsSettings {
-    fn default() -> Self {
-        OpsSettings {
-            principal_budget: Duration::from_secs(10 * 60),
-            authorization_budget: Duration::from_secs(2 * 60),
-            readable_budget: Duration::from_secs(5 * 60),
-            provisioning_budget: Duration::from_secs(60 * 60),
-            identity_replication_budget: Duration::from_secs(15 * 60),
-            membership_visibility_budget: Duration::from_secs(30 * 60),
-            group_propagation_budget: Duration::from_secs(6 * 3600),
-            job_deadline: Duration::from_secs(2 * 3600),
-            max_attempts: 50,
-            retry_base: Duration::from_secs(1),
-            retry_cap: Duration::from_secs(60),
-        }
-    }
 }
 
 impl OpsSettings {
@@ -77,7 +79,7 @@ impl OpsSettings {
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
             base: self.retry_base,
-            cap: self.retry_cap,
+            cap: self.retry_cap.max(self.retry_base),
             max_retry_after: Duration::from_secs(600),
         }
     }

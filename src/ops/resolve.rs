@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::failures::{details, generic};
 use super::waits::{Verdict, Waits, condition, human, wait};
 use super::{Ops, RegistryRef};
-use crate::azure::{CallContext, ClusterId, ErrorClass, Registry, RoleAssignmentMode};
+use crate::azure::{AzureErrorClass, CallContext, ClusterId, Registry, RoleAssignmentMode};
 use crate::queue::{JobError, Outcome};
 
 /// A step either produced its value or asks the job to wait.
@@ -50,7 +50,7 @@ pub async fn grantee<C: Ser>(
 ) -> Result<Step<Grantee>, JobError> {
     let mc = match ops.azure.get_managed_cluster(call, cluster).await {
         Ok(mc) => mc,
-        Err(e) if e.class() == ErrorClass::NotFound => {
+        Err(e) if e.class() == AzureErrorClass::NotFound => {
             return Err(JobError::permanent(
                 "ClusterNotFound",
                 format!(
@@ -209,7 +209,7 @@ pub async fn registry<C: Ser>(
     };
     let reg: Registry = match ops.azure.get_registry(call, &id).await {
         Ok(r) => r,
-        Err(e) if e.class() == ErrorClass::NotFound => {
+        Err(e) if e.class() == AzureErrorClass::NotFound => {
             return Err(JobError::permanent(
                 "RegistryNotFound",
                 format!(

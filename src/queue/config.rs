@@ -1,39 +1,57 @@
-//! Settings of one replica's worker pool (filled from the service configuration).
+//! Settings of one replica's worker pool: the flags and environment variables of `acr-attach
+//! serve` for the queue (the service configuration uses this type as it is).
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+use clap::builder::TypedValueParser;
+
+use crate::duration::parse_duration;
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct WorkerConfig {
     /// Identifies this replica in `locked_by` and in job events.
+    #[arg(skip = default_worker_id())]
     pub worker_id: String,
-    /// Jobs run at once by this replica; a claim asks for at most the free slots.
+    /// Jobs this replica runs at once; a claim asks for at most the free slots.
+    #[arg(long = "workers", env = "ACR_ATTACH_WORKERS", default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub concurrency: usize,
-    /// A running job's lease; a worker that stops heartbeating loses the job after this.
+    /// A running job's lease; a dead worker's job runs again after lease + rescue interval.
+    #[arg(long, env = "ACR_ATTACH_LEASE", value_parser = parse_duration, default_value = "60s")]
     pub lease: Duration,
+    /// How often a running job's lease is renewed.
+    #[arg(long = "heartbeat", env = "ACR_ATTACH_HEARTBEAT", value_parser = parse_duration, default_value = "15s")]
     pub heartbeat_interval: Duration,
     /// Fallback poll when no notification arrives (lost NOTIFY, listener reconnecting).
+    #[arg(long, env = "ACR_ATTACH_POLL_INTERVAL", value_parser = parse_duration, default_value = "1s")]
     pub poll_interval: Duration,
+    /// How often expired leases are swept (on every replica).
+    #[arg(long, env = "ACR_ATTACH_RESCUE_INTERVAL", value_parser = parse_duration, default_value = "15s")]
     pub rescue_interval: Duration,
-    /// On shutdown, running jobs get this long to finish before they are handed back.
+    /// On SIGTERM, running jobs get this long to finish before they are handed back.
+    #[arg(long, env = "ACR_ATTACH_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "20s")]
     pub shutdown_grace: Duration,
+    /// How often finished jobs past their retention are pruned.
+    #[arg(long, env = "ACR_ATTACH_PRUNE_INTERVAL", value_parser = parse_duration, default_value = "60s")]
     pub prune_interval: Duration,
+    /// Succeeded and cancelled jobs are deleted after this.
+    #[arg(long, env = "ACR_ATTACH_KEEP_SUCCEEDED", value_parser = parse_duration, default_value = "7d")]
     pub keep_succeeded: Duration,
+    /// Failed jobs are deleted after this.
+    #[arg(long, env = "ACR_ATTACH_KEEP_FAILED", value_parser = parse_duration, default_value = "30d")]
     pub keep_failed: Duration,
 }
 
 impl Default for WorkerConfig {
+    /// The flags' defaults (and whatever the environment sets).
     fn default() -> Self {
-        WorkerConfig {
-            worker_id: default_worker_id(),
-            concurrency: 16,
-            lease: Duration::from_secs(60),
-            heartbeat_interval: Duration::from_secs(15),
-            poll_interval: Duration::from_secs(1),
-            rescue_interval: Duration::from_secs(15),
-            shutdown_grace: Duration::from_secs(20),
-            prune_interval: Duration::from_secs(60),
-            keep_succeeded: Duration::from_secs(7 * 24 * 3600),
-            keep_failed: Duration::from_secs(30 * 24 * 3600),
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            queue: WorkerConfig,
         }
+        <Only as clap::Parser>::try_parse_from(["worker"])
+            .expect("the defaults parse")
+            .queue
     }
 }
 

@@ -36,10 +36,4 @@ async fn prune_once(store: &JobStore, cfg: &WorkerConfig) {
         Ok(n) => tracing::info!(jobs = n, "pruned finished jobs past their retention"),
         Err(e) => tracing::warn!(error = %e, "prune pass failed"),
     }
-    if let Err(e) = sqlx::query("DELETE FROM idempotency_key WHERE created_at < now() - interval '24 hours'")
-        .execute(store.pool())
-        .await
-    {
-        tracing::warn!(error = %e, "pruning idempotency keys failed");
-    }
 }

@@ -196,8 +196,8 @@ async fn api_keys_are_created_shown_once_listed_revoked_and_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_caller_is_rate_limited_on_its_own() {
     let a = secure_app(&test_policy(), |c| {
-        c.auth.rate_limit = 0.5;
-        c.auth.rate_burst = 3;
+        c.api.rate_limit = 0.5;
+        c.api.rate_burst = 3;
     })
     .await;
     let portal = a.token_for(PORTAL);

@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use acr_attach::api::ApiConfig;
 use acr_attach::api::auth::{AuthConfig, AuthMethod};
 use acr_attach::azure::AzureConfig;
-use acr_attach::config::{ApiConfig, Config, DatabaseConfig, LogFormat, Mode, OpsConfig, QueueConfig};
+use acr_attach::config::{Config, DatabaseConfig, LogFormat, Mode};
+use acr_attach::ops::OpsSettings;
 use acr_attach::queue::{Handlers, JobStore};
+use acr_attach::queue::{WorkerConfig, config::default_worker_id};
 use acr_attach::startup::Application;
 
 pub fn admin_url() -> String {
@@ -103,10 +106,11 @@ pub fn test_config(db: &TestDb) -> Config {
             db_max_connections: 4,
             db_acquire_timeout: Duration::from_secs(10),
         },
-        queue: QueueConfig {
-            workers: 4,
+        queue: WorkerConfig {
+            worker_id: default_worker_id(),
+            concurrency: 4,
             lease: Duration::from_secs(5),
-            heartbeat: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_millis(500),
             poll_interval: Duration::from_millis(500),
             rescue_interval: Duration::from_millis(250),
             shutdown_grace: Duration::from_secs(2),
@@ -117,6 +121,8 @@ pub fn test_config(db: &TestDb) -> Config {
         api: ApiConfig {
             max_body_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
+            rate_limit: 1000.0,
+            rate_burst: 1000,
         },
         // Open, as the demo is; tests of authentication and policy switch it on.
         auth: AuthConfig {
@@ -126,11 +132,9 @@ pub fn test_config(db: &TestDb) -> Config {
             entra_keys_refresh: Duration::from_millis(1),
             policy: None,
             policy_reload: Duration::from_millis(100),
-            rate_limit: 1000.0,
-            rate_burst: 1000,
         },
         // Short budgets, so tests see budgets run out in seconds.
-        ops: OpsConfig {
+        ops: OpsSettings {
             principal_budget: Duration::from_secs(3),
             authorization_budget: Duration::from_secs(1),
             readable_budget: Duration::from_secs(3),
@@ -139,7 +143,7 @@ pub fn test_config(db: &TestDb) -> Config {
             membership_visibility_budget: Duration::from_secs(4),
             group_propagation_budget: Duration::from_secs(4),
             job_deadline: Duration::from_secs(60),
-            job_max_attempts: 30,
+            max_attempts: 30,
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(1),
         },

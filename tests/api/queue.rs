@@ -135,7 +135,7 @@ async fn a_worker_that_stops_heartbeating_loses_its_job_and_its_late_result() {
     // Replica A: leases of 1 s that it never renews (as if it froze or was killed).
     let mut a_cfg = test_config(&db);
     a_cfg.queue.lease = Duration::from_secs(1);
-    a_cfg.queue.heartbeat = Duration::from_secs(3600);
+    a_cfg.queue.heartbeat_interval = Duration::from_secs(3600);
     a_cfg.queue.rescue_interval = Duration::from_secs(3600);
     let a = TestApp::spawn_with(a_cfg, db.clone(), handlers(&log)).await;
     let id = enqueue(&a, job(&["block", "ok"])).await;
@@ -176,7 +176,7 @@ async fn a_rescued_job_backs_off_like_its_own_kind() {
     let db = TestDb::new().await;
     let mut a_cfg = test_config(&db);
     a_cfg.queue.lease = Duration::from_secs(1);
-    a_cfg.queue.heartbeat = Duration::from_secs(3600);
+    a_cfg.queue.heartbeat_interval = Duration::from_secs(3600);
     a_cfg.queue.rescue_interval = Duration::from_secs(3600);
     let a = TestApp::spawn_with(a_cfg, db.clone(), handlers(&log)).await;
     let id = enqueue(&a, job(&["block", "ok"])).await;

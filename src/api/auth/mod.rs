@@ -56,12 +56,6 @@ pub struct AuthConfig {
     /// How often the policy file is checked for changes.
     #[arg(long, env = "ACR_ATTACH_POLICY_RELOAD", value_parser = parse_duration, default_value = "5s")]
     pub policy_reload: Duration,
-    /// Requests per second each caller may make (sustained); 429 + Retry-After beyond.
-    #[arg(long, env = "ACR_ATTACH_RATE_LIMIT", default_value_t = 20.0)]
-    pub rate_limit: f64,
-    /// Requests a caller may make at once before the rate applies.
-    #[arg(long, env = "ACR_ATTACH_RATE_BURST", default_value_t = 100)]
-    pub rate_burst: u32,
 }
 
 impl AuthConfig {
