@@ -28,6 +28,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use state::CallRecord;
+/// The simulator's throwaway PKI, for other local HTTPS test servers that clients must trust
+/// the same way (a CA PEM plus a rustls server config for the loopback names).
+pub use tls::{Pki, generate as generate_pki};
 pub use world::{
     AppRole, AppRoleAssignment, Application, Behaviour, Bucket, Caller, KubeletIdentity, ManagedCluster,
     PermissionEntry, Principal, PrincipalKind, PrincipalNotFoundMode, Registry, ResourceGroup, RoleAssignmentRecord,

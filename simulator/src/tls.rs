@@ -11,12 +11,15 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The generated CA (PEM, to hand to clients) and the rustls config serving the leaf.
-pub(crate) struct Pki {
+pub struct Pki {
+    /// PEM of the throwaway CA: clients must trust it (e.g. acr-attach's `--ca-bundle`).
     pub ca_pem: String,
+    /// Serves a leaf for `localhost`, `127.0.0.1` and `::1` signed by that CA (ALPN h2, http/1.1).
     pub server_config: Arc<ServerConfig>,
 }
 
-pub(crate) fn generate() -> anyhow::Result<Pki> {
+/// Generates a fresh CA and a loopback server certificate signed by it.
+pub fn generate() -> anyhow::Result<Pki> {
     let ca_key = KeyPair::generate().context("generating CA key")?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

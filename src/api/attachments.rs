@@ -11,7 +11,7 @@ use utoipa::openapi::{RefOr, schema::Schema};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::access::{Access, Granted};
+use super::access::Access;
 use super::error::{ApiError, ApiResult, ErrorResponse};
 use super::extract::{
     ClusterIdSchema, EXAMPLE_CLUSTER, GroupIdSchema, IdempotencyKey, JsonBody, QueryParams, RegistryRefSchema,
@@ -155,27 +155,24 @@ pub async fn attach(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<PairRequest>,
 ) -> ApiResult<Response> {
-    let args = match body.value.parse() {
-        Ok(a) => a,
-        Err(e) => return Err(access.refuse(&state, Action::Attach, e).await),
-    };
-    let granted = authorize_pair(&state, &access, Action::Attach, &args).await?;
-    let job = state.ops.attach_job(&args);
-    submit(
-        &state,
-        &access,
-        granted,
-        "POST /v1/attachments",
-        "/v1/attachments",
-        key,
-        &body.raw,
-        job,
-    )
-    .await
+    let args = body.value.parse();
+    pair_job(&state, &access, Action::Attach, args, key, &body.raw).await
 }
 
-/// The policy's decision on a pair request (audited when it denies).
-async fn authorize_pair(state: &AppState, access: &Access, action: Action, args: &PairArgs) -> ApiResult<Granted> {
+/// An attach or detach request: refused (and audited) if invalid or not allowed by the
+/// policy, else its job is enqueued.
+async fn pair_job(
+    state: &AppState,
+    access: &Access,
+    action: Action,
+    args: ApiResult<PairArgs>,
+    key: Option<String>,
+    raw_body: &[u8],
+) -> ApiResult<Response> {
+    let args = match args {
+        Ok(a) => a,
+        Err(e) => return Err(access.refuse(state, action, e).await),
+    };
     let cluster = args.cluster.to_string();
     let ask = Ask::Pair {
         action,
@@ -184,7 +181,22 @@ async fn authorize_pair(state: &AppState, access: &Access, action: Action, args:
         group: args.group,
     };
     let resources = json!({ "cluster": cluster, "registry": args.registry.to_string(), "group": args.group });
-    access.authorize(state, &ask, resources).await
+    let granted = access.authorize(state, &ask, resources).await?;
+    let (job, route) = match action {
+        Action::Detach => (state.ops.detach_job(&args), "/v1/detachments"),
+        _ => (state.ops.attach_job(&args), "/v1/attachments"),
+    };
+    submit(
+        state,
+        access,
+        granted,
+        &format!("POST {route}"),
+        route,
+        key,
+        raw_body,
+        job,
+    )
+    .await
 }
 
 /// Detach: remove the pull grants of the cluster's kubelet identity at the registry (the one
@@ -209,23 +221,8 @@ pub async fn detach(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody<DetachRequest>,
 ) -> ApiResult<Response> {
-    let args = match body.value.parse() {
-        Ok(a) => a,
-        Err(e) => return Err(access.refuse(&state, Action::Detach, e).await),
-    };
-    let granted = authorize_pair(&state, &access, Action::Detach, &args).await?;
-    let job = state.ops.detach_job(&args);
-    submit(
-        &state,
-        &access,
-        granted,
-        "POST /v1/detachments",
-        "/v1/detachments",
-        key,
-        &body.raw,
-        job,
-    )
-    .await
+    let args = body.value.parse();
+    pair_job(&state, &access, Action::Detach, args, key, &body.raw).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -30,9 +30,6 @@ mod graph;
 pub mod models;
 pub mod roles;
 
-#[cfg(test)]
-mod testserver;
-
 /// The ids the client takes and returns (defined in the domain layer).
 pub use crate::domain::ids::{
     self, ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId,

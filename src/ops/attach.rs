@@ -14,18 +14,17 @@
 //!
 //! With a `group` in its arguments the job grants through that Entra group instead: see
 //! [`super::group_attach`].
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
 use super::grant::{self, Granted, Recipient};
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step, step};
 use super::waits::{Snapshot, Waits};
 use super::{ATTACH, Ops, PairArgs};
 use crate::attachments::Verified;
 use crate::azure::{CallContext, PrincipalType, role_definition_id};
-use crate::queue::{BackgroundJob, JobContext, JobError, Outcome, RetryPolicy};
+use crate::queue::{JobContext, JobError, Outcome};
 
 pub struct Attach(pub Arc<Ops>);
 
@@ -40,23 +39,7 @@ struct Progress {
 
 super::resolve::pair_progress!(Progress);
 
-#[async_trait]
-impl BackgroundJob for Attach {
-    const KIND: &'static str = ATTACH;
-    type Args = PairArgs;
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.0.settings.retry_policy()
-    }
-
-    async fn run(&self, ctx: &JobContext, args: PairArgs) -> Result<Outcome, JobError> {
-        super::with_calls(ctx, async |call| match args.group {
-            Some(group) => super::group_attach::steps(&self.0, ctx, &args, group, call).await,
-            None => self.steps(ctx, &args, &mut ctx.checkpoint(), call).await,
-        })
-        .await
-    }
-}
+super::resolve::pair_job!(Attach, ATTACH, group_attach);
 
 impl Attach {
     async fn steps(
@@ -73,10 +56,7 @@ impl Attach {
             grantee,
             registry,
             registry_id,
-        } = match resolve::pair(ops, ctx, call, args, p, &mut waits, false).await? {
-            Step::Done(pair) => pair,
-            Step::Wait(outcome) => return Ok(outcome),
-        };
+        } = step!(resolve::pair(ops, ctx, call, args, p, &mut waits, false).await?);
 
         let mut granted = match p.granted.clone() {
             Some(g) => g,

@@ -12,19 +12,18 @@
 //!
 //! With a `group` in its arguments the job undoes an attach through that group instead: see
 //! [`super::group_detach`].
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
 use super::failures::generic;
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, step};
 use super::waits::{Snapshot, Waits};
 use super::{DETACH, Ops, PairArgs};
 use crate::attachments::Verified;
 use crate::azure::roles::PULL_ROLES;
 use crate::azure::{CallContext, Deleted, RoleAssignment, RoleAssignmentFilter, RoleAssignmentId, assignment_name};
-use crate::queue::{BackgroundJob, JobContext, JobError, Outcome, RetryPolicy};
+use crate::queue::{JobContext, JobError, Outcome};
 
 pub struct Detach(pub Arc<Ops>);
 
@@ -50,23 +49,7 @@ struct Kept {
     reason: &'static str,
 }
 
-#[async_trait]
-impl BackgroundJob for Detach {
-    const KIND: &'static str = DETACH;
-    type Args = PairArgs;
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.0.settings.retry_policy()
-    }
-
-    async fn run(&self, ctx: &JobContext, args: PairArgs) -> Result<Outcome, JobError> {
-        super::with_calls(ctx, async |call| match args.group {
-            Some(group) => super::group_detach::steps(&self.0, ctx, &args, group, call).await,
-            None => self.steps(ctx, &args, &mut ctx.checkpoint(), call).await,
-        })
-        .await
-    }
-}
+super::resolve::pair_job!(Detach, DETACH, group_detach);
 
 impl Detach {
     async fn steps(
@@ -83,10 +66,7 @@ impl Detach {
             grantee,
             registry,
             registry_id,
-        } = match resolve::pair(ops, ctx, call, args, p, &mut waits, true).await? {
-            Step::Done(pair) => pair,
-            Step::Wait(outcome) => return Ok(outcome),
-        };
+        } = step!(resolve::pair(ops, ctx, call, args, p, &mut waits, true).await?);
         let scope = registry_id.as_resource_id().clone();
 
         // The deterministic assignment first: a just-made grant may not be listed yet.

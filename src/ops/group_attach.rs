@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::grant::{self, Granted, Recipient};
 use super::membership::{self, GroupInfo, Membership, MembershipSlots};
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step, step};
 use super::waits::{Snapshot, Verdict, Waits, condition, human, record_poll, wait};
 use super::{Ops, PairArgs, failures::generic};
 use crate::attachments::{Verified, via_group};
@@ -70,10 +70,7 @@ pub(super) async fn steps(
         grantee,
         registry,
         registry_id,
-    } = match resolve::pair(ops, ctx, call, args, &mut p, &mut waits, false).await? {
-        Step::Done(pair) => pair,
-        Step::Wait(outcome) => return Ok(outcome),
-    };
+    } = step!(resolve::pair(ops, ctx, call, args, &mut p, &mut waits, false).await?);
 
     let info = match p.group.clone() {
         Some(g) => g,
@@ -128,22 +125,20 @@ pub(super) async fn steps(
     }
 
     let who = format!("the kubelet identity {}", grantee.object_id);
-    let member = match membership::ensure_member(
-        ops,
-        ctx,
-        call,
-        &mut p,
-        group,
-        grantee.object_id,
-        &who,
-        super::ATTACH,
-        &mut waits,
-    )
-    .await?
-    {
-        Step::Done(m) => m,
-        Step::Wait(outcome) => return Ok(outcome),
-    };
+    let member = step!(
+        membership::ensure_member(
+            ops,
+            ctx,
+            call,
+            &mut p,
+            group,
+            grantee.object_id,
+            &who,
+            super::ATTACH,
+            &mut waits,
+        )
+        .await?
+    );
 
     let propagation = match p.effective.clone() {
         Some(e) => e,

@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::failures::generic;
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, step};
 use super::waits::{Snapshot, Waits};
 use super::{Ops, PairArgs};
 use crate::attachments::{Verified, via_group};
@@ -73,10 +73,7 @@ pub(super) async fn steps(
         grantee,
         registry,
         registry_id,
-    } = match resolve::pair(ops, ctx, call, args, &mut p, &mut waits, true).await? {
-        Step::Done(pair) => pair,
-        Step::Wait(outcome) => return Ok(outcome),
-    };
+    } = step!(resolve::pair(ops, ctx, call, args, &mut p, &mut waits, true).await?);
     let member = grantee.object_id;
 
     let membership = match p.membership.clone() {

@@ -278,6 +278,47 @@ macro_rules! pair_progress {
 }
 pub(crate) use pair_progress;
 
+/// The value of a step that is done; when the step must wait, the attempt returns its outcome.
+macro_rules! step {
+    ($e:expr) => {
+        match $e {
+            $crate::ops::resolve::Step::Done(v) => v,
+            $crate::ops::resolve::Step::Wait(outcome) => return Ok(outcome),
+        }
+    };
+}
+pub(crate) use step;
+
+/// The [`crate::queue::BackgroundJob`] of a pair kind (attach, detach): its kind, `PairArgs`,
+/// the configured back-off, and a run whose Azure calls go to the timeline; with a `group` in
+/// the arguments the group variant of the steps runs (`$group::steps`), else `Self::steps`.
+macro_rules! pair_job {
+    ($job:ty, $kind:expr, $group:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::queue::BackgroundJob for $job {
+            const KIND: &'static str = $kind;
+            type Args = $crate::domain::PairArgs;
+
+            fn retry_policy(&self) -> $crate::queue::RetryPolicy {
+                self.0.settings.retry_policy()
+            }
+
+            async fn run(
+                &self,
+                ctx: &$crate::queue::JobContext,
+                args: $crate::domain::PairArgs,
+            ) -> Result<$crate::queue::Outcome, $crate::queue::JobError> {
+                $crate::ops::with_calls(ctx, async |call| match args.group {
+                    Some(group) => $crate::ops::$group::steps(&self.0, ctx, &args, group, call).await,
+                    None => self.steps(ctx, &args, &mut ctx.checkpoint(), call).await,
+                })
+                .await
+            }
+        }
+    };
+}
+pub(crate) use pair_job;
+
 /// A checkpoint that keeps the resolved pair, so a resumed job does not read it again.
 pub trait PairProgress: super::waits::Snapshot {
     fn pair_slots(&mut self) -> (&mut Option<Grantee>, &mut Option<ResolvedRegistry>);

@@ -7,12 +7,6 @@ use serde_json::{Value, json};
 
 use crate::azure_app::*;
 
-fn example(path: &str, status: &str) -> Value {
-    let file = format!("{}/tests/fixtures/azure-examples/{path}", env!("CARGO_MANIFEST_DIR"));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("example file")).unwrap();
-    doc["responses"][status]["body"].clone()
-}
-
 /// Every key of the example is in the actual response with the same JSON type, recursively
 /// (arrays: their first elements), except the paths listed as not modelled.
 fn same_shape(example: &Value, actual: &Value, path: &str, not_modelled: &[&str], problems: &mut Vec<String>) {
@@ -123,7 +117,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "RegistryGet",
-        &example("containerregistry/2025-11-01/RegistryGet.json", "200"),
+        &crate::helpers::azure_example("containerregistry/2025-11-01/RegistryGet.json", "200"),
         &v,
         &[],
     );
@@ -138,7 +132,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "RegistryList",
-        &example("containerregistry/2025-11-01/RegistryList.json", "200"),
+        &crate::helpers::azure_example("containerregistry/2025-11-01/RegistryList.json", "200"),
         &v,
         &[],
     );
@@ -155,7 +149,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "ManagedClustersGet",
-        &example("containerservice/2026-07-01/ManagedClustersGet.json", "200"),
+        &crate::helpers::azure_example("containerservice/2026-07-01/ManagedClustersGet.json", "200"),
         &v,
         &[
             ".properties.agentPoolProfiles[].availabilityZones",
@@ -188,7 +182,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 201);
     assert_shape(
         "RoleAssignments_Create 201",
-        &example("authorization/2022-04-01/RoleAssignments_CreateForResource.json", "201"),
+        &crate::helpers::azure_example("authorization/2022-04-01/RoleAssignments_CreateForResource.json", "201"),
         &v,
         &[],
     );
@@ -198,7 +192,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200, "the same PUT again is an idempotent 200");
     assert_shape(
         "RoleAssignments_Create 200",
-        &example("authorization/2022-04-01/RoleAssignments_CreateForResource.json", "200"),
+        &crate::helpers::azure_example("authorization/2022-04-01/RoleAssignments_CreateForResource.json", "200"),
         &v,
         &[],
     );
@@ -208,7 +202,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "RoleAssignments_Get",
-        &example("authorization/2022-04-01/RoleAssignments_Get.json", "200"),
+        &crate::helpers::azure_example("authorization/2022-04-01/RoleAssignments_Get.json", "200"),
         &v,
         &[],
     );
@@ -224,7 +218,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "RoleAssignments_ListForScope",
-        &example("authorization/2022-04-01/RoleAssignments_ListForScope.json", "200"),
+        &crate::helpers::azure_example("authorization/2022-04-01/RoleAssignments_ListForScope.json", "200"),
         &v,
         &[],
     );
@@ -234,7 +228,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "RoleAssignments_Delete",
-        &example("authorization/2022-04-01/RoleAssignments_Delete.json", "200"),
+        &crate::helpers::azure_example("authorization/2022-04-01/RoleAssignments_Delete.json", "200"),
         &v,
         &[],
     );
@@ -253,7 +247,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "RoleDefinitions_Get",
-        &example("authorization/2022-04-01/GetRoleDefinitionById.json", "200"),
+        &crate::helpers::azure_example("authorization/2022-04-01/GetRoleDefinitionById.json", "200"),
         &v,
         &[],
     );
@@ -272,7 +266,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 201);
     assert_shape(
         "UserAssignedIdentities_CreateOrUpdate",
-        &example("msi/2023-01-31/IdentityCreate.json", "201"),
+        &crate::helpers::azure_example("msi/2023-01-31/IdentityCreate.json", "201"),
         &v,
         &[],
     );
@@ -282,7 +276,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "UserAssignedIdentities_Get",
-        &example("msi/2023-01-31/IdentityGet.json", "200"),
+        &crate::helpers::azure_example("msi/2023-01-31/IdentityGet.json", "200"),
         &v,
         &[],
     );
@@ -299,7 +293,7 @@ async fn simulator_responses_have_the_shapes_of_the_official_examples() {
     assert_eq!(s, 200);
     assert_shape(
         "Resources (Resource Graph)",
-        &example("resourcegraph/2024-04-01/ResourcesFilterQuery.json", "200"),
+        &crate::helpers::azure_example("resourcegraph/2024-04-01/ResourcesFilterQuery.json", "200"),
         &v,
         &[],
     );

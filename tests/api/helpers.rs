@@ -286,3 +286,10 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
     );
     body
 }
+
+/// The body of an official Azure REST example (tests/fixtures/azure-examples) for `status`.
+pub fn azure_example(path: &str, status: &str) -> Value {
+    let file = format!("{}/tests/fixtures/azure-examples/{path}", env!("CARGO_MANIFEST_DIR"));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("example file")).unwrap();
+    doc["responses"][status]["body"].clone()
+}

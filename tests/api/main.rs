@@ -3,6 +3,7 @@
 mod attach;
 mod auth;
 mod azure_app;
+mod azure_client;
 mod contract;
 mod detach;
 mod group_guard;
