@@ -66,6 +66,15 @@ pub fn pull_role_for(registry: &Registry) -> Uuid {
     }
 }
 
+/// The built-in name of a pull role (`AcrPull`, `Container Registry Repository Reader`).
+pub fn pull_role_name(role: Uuid) -> &'static str {
+    if role == CONTAINER_REGISTRY_REPOSITORY_READER {
+        "Container Registry Repository Reader"
+    } else {
+        "AcrPull"
+    }
+}
+
 /// `/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
 pub fn role_definition_id(subscription: &SubscriptionId, role: Uuid) -> String {
     format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}")

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::failures::{details, generic};
 use super::waits::{Verdict, Waits, condition, human, wait};
 use super::{Ops, RegistryRef};
-use crate::azure::{AzureErrorClass, CallContext, ClusterId, Registry, RoleAssignmentMode};
+use crate::azure::{AzureErrorClass, CallContext, ClusterId, Registry};
 use crate::queue::{JobError, Outcome};
 
 /// A step either produced its value or asks the job to wait.
@@ -222,10 +222,7 @@ pub async fn registry<C: Ser>(
         Err(e) => return Err(generic(e, "reading the registry", waits, &ops.settings, checkpoint)),
     };
     let role = crate::azure::pull_role_for(&reg);
-    let role_name = match reg.role_assignment_mode {
-        RoleAssignmentMode::AbacRepositoryPermissions => "Container Registry Repository Reader",
-        _ => "AcrPull",
-    };
+    let role_name = crate::azure::roles::pull_role_name(role);
     Ok(ResolvedRegistry {
         id: reg.id.clone(),
         name: reg.name.clone(),

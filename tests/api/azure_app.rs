@@ -13,8 +13,20 @@ pub const SUB1: &str = "11111111-1111-4111-8111-111111111111";
 pub const SUB2: &str = "22222222-2222-4222-8222-222222222222";
 pub const KUBELET: &str = "c0be1e70-0000-4000-8000-000000000001";
 pub const LEGACY_SP_OBJECT: &str = "5e6ac5b0-0000-4000-8000-000000000001";
-pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
-pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
+/// The pull roles as the simulated Azure names them (the same GUIDs as the service's: see
+/// `the_simulator_and_the_service_agree_on_the_pull_roles`).
+pub use azure_simulator::roles::{ACR_PULL, REPOSITORY_READER};
+
+#[test]
+fn the_simulator_and_the_service_agree_on_the_pull_roles() {
+    use acr_attach::azure::roles;
+    assert_eq!(ACR_PULL, roles::ACR_PULL.to_string());
+    assert_eq!(
+        REPOSITORY_READER,
+        roles::CONTAINER_REGISTRY_REPOSITORY_READER.to_string()
+    );
+    assert_eq!(roles::pull_role_name(roles::ACR_PULL), "AcrPull");
+}
 
 pub fn cluster(name: &str) -> String {
     format!(
