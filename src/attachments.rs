@@ -169,21 +169,27 @@ impl AttachmentStore {
     }
 
     /// Filter by cluster key and/or by registry (lower-cased id, or bare name).
+    /// In key order (cluster, then registry), so pages are stable while attachments change;
+    /// `after` is the last key of the previous page.
     pub async fn list(
         &self,
         cluster_key: Option<&str>,
         registry: Option<&str>,
+        after: Option<&(String, String)>,
         limit: i64,
     ) -> sqlx::Result<Vec<Attachment>> {
         sqlx::query_as(
             "SELECT * FROM attachment \
              WHERE ($1::text IS NULL OR cluster_key = $1) \
                AND ($2::text IS NULL OR registry_key = $2 OR split_part(registry_key, '/', 9) = $2) \
-             ORDER BY updated_at DESC LIMIT $3",
+               AND ($4::text IS NULL OR (cluster_key, registry_key) > ($4, $5)) \
+             ORDER BY cluster_key, registry_key LIMIT $3",
         )
         .bind(cluster_key)
         .bind(registry)
         .bind(limit)
+        .bind(after.map(|a| a.0.as_str()))
+        .bind(after.map(|a| a.1.as_str()))
         .fetch_all(&self.pool)
         .await
     }

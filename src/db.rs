@@ -45,6 +45,9 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<PgPool, DbError> {
     let pool = PgPoolOptions::new()
         .max_connections(cfg.db_max_connections)
         .acquire_timeout(cfg.db_acquire_timeout)
+        // A connection that died while the database was away is found and replaced before a
+        // request gets it, so the first requests after an outage are not the ones that fail.
+        .test_before_acquire(true)
         .connect_with(opts.clone())
         .await
         .map_err(|e| unreachable(&opts, e))?;

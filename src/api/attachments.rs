@@ -235,19 +235,47 @@ pub struct AttachmentParams {
     /// Only this registry (ARM id or name).
     #[param(value_type = Option<RegistryRefSchema>)]
     pub registry: Option<String>,
-    /// At most this many (1 to 500, default 100).
+    /// Page size, 1 to 500 (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500, default = 100)]
     pub limit: Option<String>,
+    /// Continuation token from `nextLink`.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,2800}$")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AttachmentList {
     pub value: Vec<Attachment>,
+    /// The next page, if there is one.
+    pub next_link: Option<String>,
+}
+
+/// The attachments' page cursor: the last (cluster, registry) key of a page, opaque to clients.
+fn encode_cursor(a: &Attachment) -> String {
+    use base64::Engine;
+    let key = serde_json::json!([a.cluster_key, a.registry_key]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_string())
+}
+
+fn decode_cursor(raw: &str) -> ApiResult<(String, String)> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<(String, String)>(&b).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "InvalidQueryParameter",
+                "cursor is not one this service issued; use nextLink as given",
+            )
+            .with_target("cursor")
+        })
 }
 
 /// The attachments acr-attach knows, with the state Azure last confirmed.
 #[utoipa::path(get, path = "/v1/attachments", tag = "attachments", params(AttachmentParams),
-    responses((status = 200, body = AttachmentList, description = "The attachments, newest first"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+    responses((status = 200, body = AttachmentList, description = "The attachments, by cluster then registry, paged by nextLink"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
         (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
 pub async fn list_attachments(
     State(state): State<AppState>,
@@ -271,9 +299,22 @@ pub async fn list_attachments(
             })
         })
         .transpose()?;
-    let value = state
+    let after = p.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut value = state
         .attachments
-        .list(cluster.as_deref(), registry.as_deref(), limit)
+        .list(cluster.as_deref(), registry.as_deref(), after.as_ref(), limit + 1)
         .await?;
-    Ok(Json(AttachmentList { value }))
+    let next_link = (value.len() as i64 > limit).then(|| {
+        value.truncate(limit as usize);
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("cluster", &p.cluster), ("registry", &p.registry)] {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+        q.append_pair("limit", &limit.to_string());
+        q.append_pair("cursor", &value.last().map(encode_cursor).unwrap_or_default());
+        format!("/v1/attachments?{}", q.finish())
+    });
+    Ok(Json(AttachmentList { value, next_link }))
 }

@@ -1,6 +1,6 @@
 //! The one error type of the HTTP layer and its body, the shape Azure users know:
 //! `{"error": {"code", "message", "target"?, "details"?}}`.
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -104,6 +104,11 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE && !res.headers().contains_key(header::RETRY_AFTER) {
+            // Every 503 says when to come back (clients and load balancers honour it).
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        }
         res.headers_mut().insert(
             "x-ms-error-code",
             self.body

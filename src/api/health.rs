@@ -27,20 +27,21 @@ pub async fn healthz() -> Json<Health> {
 /// hosts, databases and users.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, body = Health, description = "Ready"),
-        (status = 503, body = ErrorResponse, description = "Not ready: database unreachable, or migrations pending")))]
+        (status = 503, body = ErrorResponse, description = "Not ready: database unreachable (or no answer within 1 s), or migrations pending; with Retry-After")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    crate::db::ready(&state.pool)
+    // Probes have short timeouts of their own: answer within a second, whatever the pool does.
+    let checked = tokio::time::timeout(std::time::Duration::from_secs(1), crate::db::ready(&state.pool))
         .await
-        .map(|_| Json(Health { status: "ok" }))
-        .map_err(|detail| {
-            tracing::warn!(detail = %detail, "not ready");
-            let message = if detail.starts_with("migrations not applied") {
-                "migrations pending"
-            } else {
-                "database unreachable"
-            };
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
-        })
+        .unwrap_or_else(|_| Err("database unreachable: no answer within 1 s".into()));
+    checked.map(|_| Json(Health { status: "ok" })).map_err(|detail| {
+        tracing::warn!(detail = %detail, "not ready");
+        let message = if detail.starts_with("migrations not applied") {
+            "migrations pending"
+        } else {
+            "database unreachable"
+        };
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NotReady", message)
+    })
 }
 
 /// Prometheus metrics (text exposition format).

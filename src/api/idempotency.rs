@@ -76,12 +76,75 @@ impl Key {
     }
 }
 
+/// The request's fingerprint: its path and its body, a JSON body in canonical form (keys
+/// sorted, no whitespace), so the same JSON written another way is the same request.
 fn request_hash(path: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(path.as_bytes());
     h.update([0]);
-    h.update(body);
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => canonical(&v, &mut h),
+        Err(_) => h.update(body),
+    }
     hex::encode(h.finalize())
+}
+
+fn canonical(v: &serde_json::Value, h: &mut Sha256) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for k in keys {
+                h.update(Value::String(k.clone()).to_string().as_bytes());
+                h.update(b":");
+                canonical(&map[k], h);
+                h.update(b",");
+            }
+            h.update(b"}");
+        }
+        Value::Array(items) => {
+            h.update(b"[");
+            for i in items {
+                canonical(i, h);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        scalar => h.update(scalar.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_json_written_another_way_is_the_same_request() {
+        let a = request_hash(
+            "/v1/attachments",
+            br#"{"cluster": "c", "registry": "r", "x": [1, {"b": 2, "a": 1}]}"#,
+        );
+        let b = request_hash(
+            "/v1/attachments",
+            br#"{"x":[1,{"a":1,"b":2}],"registry":"r","cluster":"c"}"#,
+        );
+        assert_eq!(a, b);
+        let c = request_hash("/v1/attachments", br#"{"cluster": "c", "registry": "other"}"#);
+        assert_ne!(a, c);
+        assert_ne!(
+            request_hash("/v1/attachments", b"[1,2]"),
+            request_hash("/v1/attachments", b"[2,1]")
+        );
+        assert_ne!(
+            a,
+            request_hash(
+                "/v1/detachments",
+                br#"{"x":[1,{"a":1,"b":2}],"registry":"r","cluster":"c"}"#
+            )
+        );
+    }
 }
 
 /// Deletes keys older than a day, every `every`, until `stop` (on each API replica; cheap).

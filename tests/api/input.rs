@@ -171,6 +171,22 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_reuse() {
     let again = send("k-1", body.clone()).await.unwrap();
     assert_eq!(again.status(), 202);
     assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    // The same JSON with its keys in another order and other whitespace is the same request.
+    let reordered = a
+        .app
+        .client
+        .post(a.app.url("/v1/attachments"))
+        .header("Idempotency-Key", "k-1")
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{ \"registry\" : \"acrdemo\",\n  \"cluster\": \"{}\" }}",
+            cluster("aks-demo")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reordered.status(), 202);
+    assert_eq!(reordered.json::<Value>().await.unwrap()["id"], first["id"]);
     let other = json!({ "cluster": cluster("aks-demo"), "registry": "acrshared" });
     let e = assert_error(
         send("k-1", other).await.unwrap(),

@@ -218,7 +218,13 @@ async fn readiness_fails_when_the_database_is_gone() {
     let app = app().await;
     let db = app.db.clone();
     db.drop_db().await;
+    let started = std::time::Instant::now();
     let r = app.get("/readyz").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "probes get an answer within a second"
+    );
+    assert_eq!(r.headers()["retry-after"], "5", "a 503 says when to come back");
     let e = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "NotReady").await;
     assert_eq!(
         e["error"]["message"], "database unreachable",
@@ -257,5 +263,45 @@ async fn swagger_ui_is_served_offline_and_the_committed_openapi_matches_the_code
         bundle.bytes().await.unwrap().len() > 100_000,
         "the Swagger UI bundle is served by the service itself"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attachment_is_reachable_through_next_links() {
+    let app = app().await;
+    // 550 pairs, as the jobs would have recorded them.
+    sqlx::query(
+        "INSERT INTO attachment (cluster_key, registry_key, cluster_id, registry_id, state, verified_at, last_job_id) \
+         SELECT 'c' || lpad(n::text, 4, '0'), 'r' || (n % 7), 'C' || n, 'R' || n, 'attached', now(), gen_random_uuid() \
+         FROM generate_series(1, 550) AS n",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut next = Some("/v1/attachments?limit=200".to_string());
+    let mut pages = 0;
+    while let Some(link) = next {
+        let page: Value = app.get(&link).await.json().await.unwrap();
+        for a in page["value"].as_array().unwrap() {
+            assert!(
+                seen.insert(a["clusterId"].as_str().unwrap().to_string()),
+                "no duplicates across pages"
+            );
+        }
+        next = page["nextLink"].as_str().map(str::to_string);
+        pages += 1;
+    }
+    assert_eq!((seen.len(), pages), (550, 3));
+    // The largest page is 500, and then there is more.
+    let page: Value = app.get("/v1/attachments?limit=500").await.json().await.unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 500);
+    assert!(page["nextLink"].is_string());
+    assert_error(
+        app.get("/v1/attachments?cursor=bm90LWEtY3Vyc29y").await,
+        StatusCode::BAD_REQUEST,
+        "InvalidQueryParameter",
+    )
+    .await;
     app.stop().await;
 }
