@@ -116,6 +116,24 @@ fn canonical(v: &serde_json::Value, h: &mut Sha256) {
     }
 }
 
+/// Deletes keys older than a day, every `every`, until `stop` (on each API replica; cheap).
+pub async fn prune(pool: sqlx::PgPool, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = sqlx::query("DELETE FROM idempotency_key WHERE created_at < now() - interval '24 hours'")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning idempotency keys failed");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,23 +162,5 @@ mod tests {
                 br#"{"x":[1,{"a":1,"b":2}],"registry":"r","cluster":"c"}"#
             )
         );
-    }
-}
-
-/// Deletes keys older than a day, every `every`, until `stop` (on each API replica; cheap).
-pub async fn prune(pool: sqlx::PgPool, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        if let Err(e) = sqlx::query("DELETE FROM idempotency_key WHERE created_at < now() - interval '24 hours'")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %e, "pruning idempotency keys failed");
-        }
     }
 }
