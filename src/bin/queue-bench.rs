@@ -1,7 +1,7 @@
 //! Queue benchmark against the local PostgreSQL, with no-op jobs. Prints figures (one JSON
 //! line at the end); it asserts nothing. Usage:
 //!   cargo run --release --bin queue-bench -- [--jobs 50000] [--workers 10] [--samples 1000]
-//!     [--rescue-lease 60s] [--rescue-interval 15s] [--skip-rescue]
+//!     [--rescue-lease 60s] [--rescue-interval 2s] [--skip-rescue]
 //! Method: BENCHMARKS.md.
 use async_trait::async_trait;
 use serde_json::json;
@@ -43,7 +43,7 @@ struct Args {
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     rescue_lease: Duration,
     /// Rescue sweep interval in the rescue measurement.
-    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
     rescue_interval: Duration,
     /// Skip the (slow) rescue measurement.
     #[arg(long)]
@@ -277,6 +277,7 @@ async fn rescue_time(
         .await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
+    // Claimed by a worker that then died: its session (and liveness lock) is gone at once.
     let claimed = store.claim("dead-worker", 1, lease, &["noop".to_string()]).await?;
     assert_eq!(claimed.len(), 1);
     let died = Instant::now();

@@ -24,8 +24,9 @@ pub struct WorkerConfig {
     /// Fallback poll when no notification arrives (lost NOTIFY, listener reconnecting).
     #[arg(long, env = "ACR_ATTACH_POLL_INTERVAL", value_parser = parse_duration, default_value = "1s")]
     pub poll_interval: Duration,
-    /// How often expired leases are swept (on every replica).
-    #[arg(long, env = "ACR_ATTACH_RESCUE_INTERVAL", value_parser = parse_duration, default_value = "15s")]
+    /// How often orphaned jobs are swept, on every replica: those of a dead worker (its database
+    /// session ended) at once, those of a hung one once its lease expired.
+    #[arg(long, env = "ACR_ATTACH_RESCUE_INTERVAL", value_parser = parse_duration, default_value = "2s")]
     pub rescue_interval: Duration,
     /// On SIGTERM, running jobs get this long to finish before they are handed back.
     #[arg(long, env = "ACR_ATTACH_SHUTDOWN_GRACE", value_parser = parse_duration, default_value = "20s")]

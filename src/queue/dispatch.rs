@@ -53,7 +53,11 @@ pub(super) async fn run(
         if shutdown.is_cancelled() {
             break;
         }
-        while !drained && in_flight < MAX_IN_FLIGHT && shared.healthy.load(std::sync::atomic::Ordering::Relaxed) {
+        while !drained
+            && in_flight < MAX_IN_FLIGHT
+            && shared.healthy.load(std::sync::atomic::Ordering::Relaxed)
+            && shared.alive.load(std::sync::atomic::Ordering::Relaxed)
+        {
             let running = shared.running_count();
             let free = cfg.concurrency.saturating_sub(running + reserved);
             if free == 0 {

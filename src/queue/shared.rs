@@ -26,6 +26,9 @@ pub(super) struct Shared {
     pub wake: Arc<Notify>,
     /// False while heartbeats fail: a replica that cannot reach the database stops claiming.
     pub healthy: AtomicBool,
+    /// True while the listener's session holds this worker's liveness lock: without it, other
+    /// replicas would take our jobs at once, so the dispatcher does not claim.
+    pub alive: Arc<AtomicBool>,
 }
 
 impl Shared {

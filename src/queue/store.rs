@@ -455,13 +455,21 @@ impl JobStore {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Jobs whose worker stopped heartbeating go back to `retrying` (an attempt is consumed:
-    /// a job that kills its worker must not loop forever), or end `failed`/`cancelled`.
+    /// Jobs whose worker is gone go back to `retrying` (an attempt is consumed: a job that kills
+    /// its worker must not loop forever), or end `failed`/`cancelled`. Gone: its lease expired
+    /// (a hung worker), or at once when the worker's liveness lock is no longer held (its
+    /// database session ended: the process died). A live-but-slow worker keeps its lock and its
+    /// jobs; fencing makes any late result of a rescued attempt count for nothing.
     /// Safe on every replica at once (SKIP LOCKED); no leader needed.
     pub async fn rescue_expired(&self, limit: i64, policies: &KindPolicies) -> sqlx::Result<Vec<Uuid>> {
         let rows: Vec<(Uuid,)> = sqlx::query_as(
-            "WITH s AS (SELECT id, kind FROM job WHERE state = 'running' AND lease_until < now() \
-                        ORDER BY lease_until LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED), \
+            "WITH live AS (SELECT objid::text::bigint AS worker FROM pg_locks \
+                           WHERE locktype = 'advisory' AND classid = $7::bigint::text::oid AND objsubid = 2 AND granted \
+                             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())), \
+             s AS (SELECT id, kind FROM job WHERE state = 'running' \
+                     AND (lease_until < now() \
+                          OR (hashtext(locked_by) & 2147483647) NOT IN (SELECT worker FROM live)) \
+                   ORDER BY lease_until LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED), \
              r AS ( \
                UPDATE job SET \
                  state = (CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' \
@@ -473,7 +481,9 @@ impl JobStore {
                  run_at = now() + make_interval(secs => least(coalesce(p.cap, $3), coalesce(p.base, $2) * power(2, attempts)) \
                                                          * (0.8 + random() * 0.4)), \
                  last_error = jsonb_build_object('code', 'WorkerLost', 'class', 'transient', \
-                   'message', 'the worker ' || coalesce(locked_by, '?') || ' stopped renewing its lease', \
+                   'message', 'the worker ' || coalesce(locked_by, '?') \
+                     || CASE WHEN lease_until < now() THEN ' stopped renewing its lease' \
+                             ELSE ' lost its database session (the process died, or lost the database)' END, \
                    'attempt', attempts + 1, 'at', now()), \
                  lease_until = NULL, locked_by = NULL, updated_at = now() \
                FROM s LEFT JOIN unnest($4::text[], $5::float8[], $6::float8[]) AS p (kind, base, cap) ON p.kind = s.kind \
@@ -489,6 +499,7 @@ impl JobStore {
         .bind(policies.kinds.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
         .bind(policies.kinds.iter().map(|(_, p)| p.base.as_secs_f64()).collect::<Vec<_>>())
         .bind(policies.kinds.iter().map(|(_, p)| p.cap.as_secs_f64()).collect::<Vec<_>>())
+        .bind(i64::from(super::listener::LIVENESS_LOCK_CLASS))
         .fetch_all(&self.pool)
         .await?;
         if !rows.is_empty() {

@@ -37,6 +37,7 @@ impl WorkerPool {
             running: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             healthy: true.into(),
+            alive: Arc::new(false.into()),
         });
         let done = tokio::spawn(run(shared, listen_pool, shutdown));
         WorkerPool { done }
@@ -55,6 +56,8 @@ async fn run(shared: Arc<Shared>, listen_pool: sqlx::PgPool, shutdown: Cancellat
     let completer = tokio::spawn(completer::run(shared.store.clone(), success_rx, shared.wake.clone()));
     let listener = tokio::spawn(listener::run(
         listen_pool,
+        shared.cfg.worker_id.clone(),
+        shared.alive.clone(),
         shared.wake.clone(),
         {
             let s = shared.clone();

@@ -10,25 +10,27 @@ use std::time::{Duration, Instant};
 use crate::azure_app::{cluster, demo_world, registry};
 use crate::helpers::TestDb;
 
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+/// The real binary, `acr-attach serve ...`, its JSON log lines collected.
+pub struct Served {
+    pub child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Served {
     fn start(db: &TestDb) -> Served {
         let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/policy.json");
         let world = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/world.json");
+        Self::serve(
+            db,
+            &["--simulator", world, "--auth", "entra,api-keys", "--policy", policy],
+        )
+    }
+
+    /// `acr-attach serve ARGS` on a random port, debug logs on.
+    pub fn serve(db: &TestDb, args: &[&str]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_acr-attach"))
-            .args([
-                "serve",
-                "--simulator",
-                world,
-                "--auth",
-                "entra,api-keys",
-                "--policy",
-                policy,
-            ])
+            .arg("serve")
+            .args(args)
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .env("DATABASE_URL", &db.url)
             .env("RUST_LOG", "debug")
@@ -52,7 +54,7 @@ impl Served {
     }
 
     /// The first JSON log line whose `message` contains `text`.
-    fn wait_for(&self, text: &str) -> Value {
+    pub fn wait_for(&self, text: &str) -> Value {
         let start = Instant::now();
         loop {
             if let Some(v) = self

@@ -13,7 +13,7 @@ mod helpers;
 mod input;
 mod jobs_api;
 mod kubelet_identities;
-mod logs;
+pub mod logs;
 mod packaging;
 mod policy;
 mod queue;

@@ -495,3 +495,70 @@ async fn retention_prunes_old_finished_jobs_in_batches() {
     assert_eq!(orphans, 0, "events go with their job");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_job_restarts_at_once_not_after_its_lease() {
+    // Replica A: the real binary, on a simulated Azure whose every call takes 30 s, so its
+    // attach is still running when A is killed (-9: no shutdown, no hand-back).
+    let db = TestDb::new().await;
+    let mut world = crate::azure_app::demo_world();
+    world.behaviour.latency_ms = 30_000;
+    let world_file = std::env::temp_dir().join(format!("acr-attach-slow-world-{}.json", db.name));
+    std::fs::write(&world_file, serde_json::to_vec(&world).unwrap()).unwrap();
+    let mut a = crate::logs::Served::serve(&db, &["--simulator", world_file.to_str().unwrap(), "--lease", "60s"]);
+    let address = a.wait_for("HTTP API listening")["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{address}/v1/attachments"))
+        .json(&json!({ "cluster": crate::azure_app::cluster("aks-demo"), "registry": "acrdemo" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let pool = db.pool().await;
+    loop {
+        let state: String = sqlx::query_scalar("SELECT state::text FROM job WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if state == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+
+    // Replica B takes the job over as soon as it sweeps, though A's lease (60 s) is far from
+    // expired, and finishes it on a fast Azure.
+    let sim = azure_simulator::start(crate::azure_app::demo_world(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut cfg = test_config(&db);
+    acr_attach::simulated::point_at(&sim, &crate::azure_app::demo_world(), &mut cfg).unwrap();
+    let b_app = TestApp::spawn_service(cfg, db.clone()).await;
+    let done = b_app.wait_finished(&id, Duration::from_secs(20)).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let rescued: Vec<serde_json::Value> = b_app
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "rescued")
+        .collect();
+    assert_eq!(rescued.len(), 1, "{rescued:#?}");
+    let why = rescued[0]["data"]["error"]["message"].as_str().unwrap();
+    assert!(
+        why.contains("lost its database session"),
+        "rescued for its session, not its lease: {why}"
+    );
+    pool.close().await;
+    b_app.shutdown().await;
+    sim.shutdown().await;
+    db.drop_db().await;
+}
