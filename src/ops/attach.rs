@@ -19,7 +19,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::grant::{self, Granted, Recipient};
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step, step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry, Step};
 use super::waits::{Snapshot, Waits};
 use super::{ATTACH, Ops, PairArgs};
 use crate::attachments::Verified;
@@ -50,13 +50,14 @@ impl Attach {
         call: &CallContext,
     ) -> Result<Outcome, JobError> {
         let ops = &*self.0;
-        let mut waits = std::mem::take(&mut p.waits);
-
-        let Pair {
-            grantee,
-            registry,
-            registry_id,
-        } = step!(resolve::pair(ops, ctx, call, args, p, &mut waits, false).await?);
+        let (
+            Pair {
+                grantee,
+                registry,
+                registry_id,
+            },
+            mut waits,
+        ) = resolve::resolved_pair!(ops, ctx, call, args, p, detaching: false);
 
         let mut granted = match p.granted.clone() {
             Some(g) => g,

@@ -17,7 +17,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::failures::generic;
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry};
 use super::waits::{Snapshot, Waits};
 use super::{DETACH, Ops, PairArgs};
 use crate::attachments::Verified;
@@ -60,13 +60,14 @@ impl Detach {
         call: &CallContext,
     ) -> Result<Outcome, JobError> {
         let ops = &*self.0;
-        let mut waits = std::mem::take(&mut p.waits);
-
-        let Pair {
-            grantee,
-            registry,
-            registry_id,
-        } = step!(resolve::pair(ops, ctx, call, args, p, &mut waits, true).await?);
+        let (
+            Pair {
+                grantee,
+                registry,
+                registry_id,
+            },
+            mut waits,
+        ) = resolve::resolved_pair!(ops, ctx, call, args, p, detaching: true);
         let scope = registry_id.as_resource_id().clone();
 
         // The deterministic assignment first: a just-made grant may not be listed yet.

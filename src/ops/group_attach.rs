@@ -64,13 +64,14 @@ pub(super) async fn steps(
     call: &CallContext,
 ) -> Result<Outcome, JobError> {
     let mut p: Progress = ctx.checkpoint();
-    let mut waits = std::mem::take(&mut p.waits);
-
-    let Pair {
-        grantee,
-        registry,
-        registry_id,
-    } = step!(resolve::pair(ops, ctx, call, args, &mut p, &mut waits, false).await?);
+    let (
+        Pair {
+            grantee,
+            registry,
+            registry_id,
+        },
+        mut waits,
+    ) = resolve::resolved_pair!(ops, ctx, call, args, &mut p, detaching: false);
 
     let info = match p.group.clone() {
         Some(g) => g,

@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::failures::generic;
-use super::resolve::{self, Grantee, Pair, ResolvedRegistry, step};
+use super::resolve::{self, Grantee, Pair, ResolvedRegistry};
 use super::waits::{Snapshot, Waits};
 use super::{Ops, PairArgs};
 use crate::attachments::{Verified, via_group};
@@ -67,13 +67,14 @@ pub(super) async fn steps(
     call: &CallContext,
 ) -> Result<Outcome, JobError> {
     let mut p: Progress = ctx.checkpoint();
-    let mut waits = std::mem::take(&mut p.waits);
-
-    let Pair {
-        grantee,
-        registry,
-        registry_id,
-    } = step!(resolve::pair(ops, ctx, call, args, &mut p, &mut waits, true).await?);
+    let (
+        Pair {
+            grantee,
+            registry,
+            registry_id,
+        },
+        mut waits,
+    ) = resolve::resolved_pair!(ops, ctx, call, args, &mut p, detaching: true);
     let member = grantee.object_id;
 
     let membership = match p.membership.clone() {

@@ -286,6 +286,19 @@ macro_rules! step {
 }
 pub(crate) use step;
 
+/// Every pair job's first step: the waits taken out of the checkpoint `$p`, and the pair
+/// resolved (and checkpointed); evaluates to `(Pair, Waits)`, or returns the attempt's wait.
+macro_rules! resolved_pair {
+    ($ops:expr, $ctx:expr, $call:expr, $args:expr, $p:expr, detaching: $detaching:expr) => {{
+        let mut waits = std::mem::take(&mut $p.waits);
+        let pair = $crate::ops::resolve::step!(
+            $crate::ops::resolve::pair($ops, $ctx, $call, $args, $p, &mut waits, $detaching).await?
+        );
+        (pair, waits)
+    }};
+}
+pub(crate) use resolved_pair;
+
 /// The [`crate::queue::BackgroundJob`] of a pair kind (attach, detach): its kind, `PairArgs`,
 /// the configured back-off, and a run whose Azure calls go to the timeline; with a `group` in
 /// the arguments the group variant of the steps runs (`$group::steps`), else `Self::steps`.
