@@ -20,12 +20,12 @@ pub struct Success {
 const MAX_BATCH: usize = 500;
 
 /// Runs until every sender is dropped, then flushes what is left.
-pub async fn run(store: JobStore, mut rx: mpsc::UnboundedReceiver<Success>, wake: Arc<Notify>) {
+pub async fn run(store: JobStore, mut rx: mpsc::UnboundedReceiver<Success>, wake: Arc<Notify>, lease: Duration) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<(Uuid, i32, Value)> = batch.iter().map(|s| (s.id, s.epoch, s.result.clone())).collect();
         let started = std::time::Instant::now();
-        let flushed = flush(&store, &rows).await;
+        let flushed = flush(&store, &rows, lease).await;
         metrics::histogram!("acr_attach_completion_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("acr_attach_completion_batch_size").record(rows.len() as f64);
         match flushed {
@@ -44,28 +44,15 @@ pub async fn run(store: JobStore, mut rx: mpsc::UnboundedReceiver<Success>, wake
                     wake.notify_one();
                 }
             }
-            // The jobs stay `running` until their leases expire and the rescuer retries them;
-            // handlers are idempotent, so a repeat is safe.
+            // Not even within the lease: the jobs stay `running` until their leases expire and
+            // the rescuer retries them; handlers are idempotent, so a repeat is safe.
             Err(e) => tracing::error!(error = %e, jobs = batch.len(), "could not record job successes"),
         }
         batch.clear();
     }
 }
 
-/// A brief database hiccup should not turn finished jobs into rescues a minute later.
-async fn flush(store: &JobStore, rows: &[(Uuid, i32, Value)]) -> sqlx::Result<(Vec<Uuid>, bool)> {
-    let mut delay = Duration::from_millis(100);
-    let mut tries = 0;
-    loop {
-        match store.succeed_many(rows).await {
-            Ok(r) => return Ok(r),
-            Err(e) if tries < 5 => {
-                tracing::warn!(error = %e, "recording job successes failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                tries += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+/// A database outage should not turn finished jobs into rescues: retried within the lease.
+async fn flush(store: &JobStore, rows: &[(Uuid, i32, Value)], lease: Duration) -> sqlx::Result<(Vec<Uuid>, bool)> {
+    super::persist::persistently("job successes", lease, || store.succeed_many(rows)).await
 }

@@ -234,6 +234,8 @@ pub struct JobContext {
     pub deadline_at: DateTime<Utc>,
     pub stop: Arc<StopSignal>,
     pub(crate) store: JobStore,
+    /// How long writes of this attempt's progress are retried through a database outage.
+    pub(crate) persist_for: Duration,
 }
 
 impl JobContext {
@@ -253,7 +255,11 @@ impl JobContext {
     pub async fn save_checkpoint(&self, cp: &impl Serialize) -> Result<(), JobError> {
         let v =
             serde_json::to_value(cp).map_err(|e| JobError::permanent("CheckpointNotSerializable", e.to_string()))?;
-        match self.store.save_checkpoint(self.id, self.run, &v).await {
+        let saved = super::persist::persistently("a checkpoint", self.persist_for, || {
+            self.store.save_checkpoint(self.id, self.run, &v)
+        })
+        .await;
+        match saved {
             Ok(true) => Ok(()),
             Ok(false) => Err(lease_lost()),
             Err(e) => Err(JobError::transient(
@@ -265,7 +271,11 @@ impl JobContext {
 
     /// Add an entry to the job's timeline (a step's outcome, a remote call).
     pub async fn record(&self, kind: &str, data: Value) {
-        if let Err(e) = self.store.record(self.id, self.run, kind, data).await {
+        let recorded = super::persist::persistently("a job event", self.persist_for, || {
+            self.store.record(self.id, self.run, kind, data.clone())
+        })
+        .await;
+        if let Err(e) = recorded {
             tracing::warn!(job = %self.id, error = %e, "could not record a job event");
         }
     }

@@ -63,6 +63,7 @@ async fn run_job(shared: &Shared, success_tx: &mpsc::UnboundedSender<Success>, j
         deadline_at: job.deadline_at,
         stop: stop.clone(),
         store: shared.store.clone(),
+        persist_for: shared.cfg.lease,
     };
     let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts + 1,
         lease_epoch = job.lease_epoch, target = job.target_key.as_deref().unwrap_or(""));
@@ -117,7 +118,12 @@ async fn run_job(shared: &Shared, success_tx: &mpsc::UnboundedSender<Success>, j
         Some(Ok(Err(e))) => decide(&job, e, handler.as_ref()),
     };
     let outcome = outcome_label(&finish);
-    match shared.store.finish(job.id, job.lease_epoch, &finish).await {
+    // Kept in `running` meanwhile, so its lease is still renewed once the database is back.
+    let recorded = super::persist::persistently("the attempt's end", shared.cfg.lease, || {
+        shared.store.finish(job.id, job.lease_epoch, &finish)
+    })
+    .await;
+    match recorded {
         Ok(true) => {
             tracing::info!(parent: &span, outcome, "attempt finished");
             metrics::counter!("acr_attach_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => outcome)
@@ -127,7 +133,7 @@ async fn run_job(shared: &Shared, success_tx: &mpsc::UnboundedSender<Success>, j
             metrics::counter!("acr_attach_lease_lost_total").increment(1);
             tracing::warn!(parent: &span, outcome, "result dropped: the lease was lost");
         }
-        // The lease will expire and the rescuer retries the job.
+        // Not even within the lease: it expires and the rescuer retries the job.
         Err(e) => tracing::error!(parent: &span, error = %e, "could not record the attempt's end"),
     }
 }

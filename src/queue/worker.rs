@@ -53,7 +53,12 @@ impl WorkerPool {
 async fn run(shared: Arc<Shared>, listen_pool: sqlx::PgPool, shutdown: CancellationToken) {
     let background = CancellationToken::new();
     let (success_tx, success_rx) = mpsc::unbounded_channel();
-    let completer = tokio::spawn(completer::run(shared.store.clone(), success_rx, shared.wake.clone()));
+    let completer = tokio::spawn(completer::run(
+        shared.store.clone(),
+        success_rx,
+        shared.wake.clone(),
+        shared.cfg.lease,
+    ));
     let listener = tokio::spawn(listener::run(
         listen_pool,
         shared.cfg.worker_id.clone(),
