@@ -213,6 +213,10 @@ impl ResourceId {
         if segs.iter().any(|p| p.is_empty()) {
             return Err(err("the id contains an empty segment ('//' or a trailing '/')".into()));
         }
+        // A URL built from the id would drop or resolve them, naming another resource.
+        if segs.iter().any(|p| *p == "." || *p == "..") {
+            return Err(err("the id contains a '.' or '..' segment".into()));
+        }
         let mut id = ResourceId {
             subscription: None,
             resource_group: None,
@@ -711,6 +715,24 @@ mod tests {
         assert_eq!(u.resource_group(), "rgName");
         let built = UserAssignedIdentityId::new(u.subscription(), "rgName", "identityName").unwrap();
         assert_eq!(built, u);
+    }
+
+    #[test]
+    fn dot_segments_are_refused() {
+        for id in [
+            "/subscriptions/08800157-1111-4111-8111-111111111111/providers/M.1/o/.",
+            "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg/providers/Microsoft.Web/sites/..",
+            "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/../providers/Microsoft.Web/sites/x",
+        ] {
+            let e = id.parse::<ResourceId>().unwrap_err().to_string();
+            assert!(e.contains("'.' or '..'"), "{id}: {e}");
+        }
+        // A name that merely contains dots is fine.
+        assert!(
+            "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/rg..1"
+                .parse::<ResourceId>()
+                .is_ok()
+        );
     }
 
     #[test]
