@@ -20,6 +20,7 @@ use super::extract::{
     parse_cursor, parse_limit,
 };
 use super::idempotency::Key;
+use super::job_schemas::{ErrorRecordSchema, JobStateSchema, WaitRecordSchema};
 use super::policy::{Action, Ask};
 use crate::audit::AuditStore;
 use crate::queue::{CancelOutcome, ErrorRecord, Job, JobEvent, JobFilter, JobState, NewJob, WaitRecord};
@@ -35,6 +36,7 @@ pub struct JobView {
     /// Azure REST API guidelines status: NotStarted, Running, Succeeded, Failed, Canceled.
     pub status: &'static str,
     /// The queue's detailed state (see the README's state machine).
+    #[schema(value_type = JobStateSchema)]
     pub state: JobState,
     /// What the job acts on; jobs of one target run one at a time, in order.
     pub target: Option<String>,
@@ -58,6 +60,7 @@ pub struct JobView {
     /// The job fails if it is not done by then.
     pub deadline: DateTime<Utc>,
     /// While `state` is `waiting`: the condition, since when, next check.
+    #[schema(value_type = Option<WaitRecordSchema>)]
     pub wait: Option<WaitRecord>,
     pub cancel_requested: bool,
     /// The job's result once it succeeded: `AttachResult`, `DetachResult` or
@@ -65,11 +68,14 @@ pub struct JobView {
     #[schema(value_type = Option<JobResultSchema>)]
     pub result: Option<Value>,
     /// Why the job failed (when `status` is Failed).
+    #[schema(value_type = Option<ErrorRecordSchema>)]
     pub error: Option<ErrorRecord>,
     /// The most recent error, also while the job is still retrying.
+    #[schema(value_type = Option<ErrorRecordSchema>)]
     pub last_error: Option<ErrorRecord>,
     /// Error history, oldest first (up to 20; the full timeline is at `/v1/jobs/{id}/events`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<ErrorRecordSchema>>)]
     pub errors: Option<Vec<ErrorRecord>>,
 }
 
@@ -171,7 +177,7 @@ pub struct ListParams {
     #[param(value_type = Option<JobKind>)]
     pub kind: Option<String>,
     /// Only jobs in this state.
-    #[param(value_type = Option<JobState>)]
+    #[param(value_type = Option<JobStateSchema>)]
     pub state: Option<String>,
     /// Only jobs of this target (as shown in a job's `target`); no control characters.
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]

@@ -29,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+mod job_schemas;
 pub mod jobs;
 pub mod kubelet_identities;
 mod middleware;

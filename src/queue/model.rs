@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::state::JobState;
@@ -107,7 +106,7 @@ pub struct Enqueued {
 }
 
 /// How a handler classified a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ErrorClass {
     /// Worth retrying with back-off (network, 5xx, throttling); consumes an attempt.
@@ -120,7 +119,7 @@ pub enum ErrorClass {
 }
 
 /// One error in a job's history (also the job's `lastError`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorRecord {
     pub code: String,
@@ -133,7 +132,7 @@ pub struct ErrorRecord {
 }
 
 /// What a waiting job waits for, and since when.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitRecord {
     /// A stable name of the condition, e.g. `principalReplication`.

@@ -22,7 +22,6 @@
 //! [`super::store`] and the `claim_jobs`/`enqueue_job` functions makes is one of these rows, and
 //! nothing else changes `state`.
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// `(from, event, to)`: every transition of a job's state, and the store function making it.
 pub const TRANSITIONS: &[(JobState, &str, JobState)] = {
@@ -66,7 +65,7 @@ pub const TRANSITIONS: &[(JobState, &str, JobState)] = {
     ]
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "job_state", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
