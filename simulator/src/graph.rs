@@ -418,26 +418,7 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
                     })
                 }));
             }
-            let page_size = query_param(&req.query, "$top")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(st.world.behaviour.page_size)
-                .max(1);
-            let start: usize = match query_param(&req.query, "$skiptoken") {
-                None => 0,
-                Some(t) => t
-                    .parse()
-                    .map_err(|_| err(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid $skiptoken."))?,
-            };
-            let end = (start + page_size).min(all.len());
-            let mut out = json!({
-                "@odata.context": format!("{base}/v1.0/$metadata#directoryObjects"),
-                "value": all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(),
-            });
-            if end < all.len() {
-                let q = reply::encode_query(&[("$top", &page_size.to_string()), ("$skiptoken", &end.to_string())]);
-                out["@odata.nextLink"] = Value::String(format!("{}{}?{q}", shared.base_url, req.raw_path));
-            }
-            Ok(reply::json(StatusCode::OK, &out))
+            page(req, st, format!("{base}/v1.0/$metadata#directoryObjects"), all)
         }
     }
 }
@@ -581,6 +562,17 @@ fn app_role_assignments(
             })
         })
         .collect();
+    let base = st.world.graph_audience.trim_end_matches('/');
+    page(
+        req,
+        st,
+        format!("{base}/v1.0/$metadata#{set}('{}')/appRoleAssignments", me.object_id),
+        all,
+    )
+}
+
+/// One page of a Graph collection (`$top`, `$skiptoken`), with `@odata.nextLink` to the next.
+fn page(req: &Req<'_>, st: &State, context: String, all: Vec<Value>) -> Result<Response, GraphError> {
     let page_size = query_param(&req.query, "$top")
         .and_then(|t| t.parse().ok())
         .unwrap_or(st.world.behaviour.page_size)
@@ -592,9 +584,8 @@ fn app_role_assignments(
             .map_err(|_| err(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid $skiptoken."))?,
     };
     let end = (start + page_size).min(all.len());
-    let base = st.world.graph_audience.trim_end_matches('/');
     let mut out = json!({
-        "@odata.context": format!("{base}/v1.0/$metadata#{set}('{}')/appRoleAssignments", me.object_id),
+        "@odata.context": context,
         "value": all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(),
     });
     if end < all.len() {
