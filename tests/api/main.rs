@@ -14,6 +14,7 @@ mod input;
 mod jobs_api;
 mod kubelet_identities;
 pub mod logs;
+mod outage;
 mod packaging;
 mod policy;
 mod queue;
