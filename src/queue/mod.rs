@@ -11,7 +11,7 @@ pub mod handler;
 mod listener;
 mod maintenance;
 pub mod model;
-mod persist;
+pub mod persist;
 mod runner;
 mod shared;
 pub mod state;

@@ -16,7 +16,7 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if unreachable(&e) && start.elapsed() + delay < bound => {
+            Err(e) if database_unreachable(&e) && start.elapsed() + delay < bound => {
                 tracing::warn!(error = %e, what, "the database did not take it; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
@@ -27,8 +27,8 @@ where
 }
 
 /// The database is away (connection refused or lost, server shutting down), as opposed to a
-/// statement it refused. A closed pool is this replica shutting down: not retried.
-fn unreachable(e: &sqlx::Error) -> bool {
+/// statement it refused. A closed pool is this replica shutting down: not "away".
+pub fn database_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
         // 08: connection exception; 57P: operator intervention (admin shutdown, crash recovery).

@@ -28,9 +28,15 @@ impl Served {
 
     /// `acr-attach serve ARGS` on a random port, debug logs on.
     pub fn serve(db: &TestDb, args: &[&str]) -> Served {
+        Self::serve_with(db, args, &[])
+    }
+
+    /// Like [`Served::serve`], with environment variables.
+    pub fn serve_with(db: &TestDb, args: &[&str], envs: &[(&str, String)]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_acr-attach"))
             .arg("serve")
             .args(args)
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .env("DATABASE_URL", &db.url)
             .env("RUST_LOG", "debug")

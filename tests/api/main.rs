@@ -4,6 +4,7 @@ mod attach;
 mod auth;
 mod azure_app;
 mod azure_client;
+mod chaos;
 mod contract;
 mod detach;
 mod group_guard;
