@@ -62,20 +62,14 @@ impl Arm {
             .unwrap();
         let world = a.sim.world();
         let caller = &world.callers[0];
-        let token: Value = client
-            .post(format!("{}/{}/oauth2/v2.0/token", a.sim.base_url(), world.tenant_id))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", caller.client_id.as_str()),
-                ("client_secret", caller.client_secret.as_str()),
-                ("scope", "https://management.azure.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::helpers::client_credentials(
+            &client,
+            &a.sim.base_url(),
+            &world.tenant_id,
+            caller,
+            "https://management.azure.com/.default",
+        )
+        .await;
         assert_eq!(
             token["token_type"], "Bearer",
             "the token endpoint speaks OAuth2 client credentials"

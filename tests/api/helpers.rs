@@ -293,3 +293,27 @@ pub fn azure_example(path: &str, status: &str) -> Value {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("example file")).unwrap();
     doc["responses"][status]["body"].clone()
 }
+
+/// A client-credentials token from an Entra token endpoint (the simulator's), as any client asks.
+pub async fn client_credentials(
+    client: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+    caller: &azure_simulator::Caller,
+    scope: &str,
+) -> Value {
+    client
+        .post(format!("{authority}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", caller.client_id.as_str()),
+            ("client_secret", caller.client_secret.as_str()),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -103,20 +103,8 @@ async fn no_secret_or_token_reaches_the_logs() {
         .iter()
         .find(|c| c.display_name == "platform-portal")
         .unwrap();
-    let token: Value = https
-        .post(format!("{sim}/{}/oauth2/v2.0/token", world.tenant_id))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", portal.client_id.as_str()),
-            ("client_secret", portal.client_secret.as_str()),
-            ("scope", "api://acr-attach/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token =
+        crate::helpers::client_credentials(&https, &sim, &world.tenant_id, portal, "api://acr-attach/.default").await;
     let token = token["access_token"].as_str().unwrap().to_string();
 
     // An API key named `demo` (the policy's), made with the command.

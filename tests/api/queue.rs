@@ -12,6 +12,15 @@ use crate::support::{Log, Scripted, scripted};
 
 const SETTLE: Duration = Duration::from_secs(20);
 
+/// A replica with leases of 1 s that it never renews and no rescue of its own: it froze.
+async fn frozen_replica(db: &TestDb, log: &Arc<Log>) -> TestApp {
+    let mut cfg = test_config(db);
+    cfg.queue.lease = Duration::from_secs(1);
+    cfg.queue.heartbeat_interval = Duration::from_secs(3600);
+    cfg.queue.rescue_interval = Duration::from_secs(3600);
+    TestApp::spawn_with(cfg, db.clone(), handlers(log)).await
+}
+
 fn handlers(log: &Arc<Log>) -> Handlers {
     Handlers::new().with(Scripted::new(log.clone()))
 }
@@ -133,11 +142,7 @@ async fn a_worker_that_stops_heartbeating_loses_its_job_and_its_late_result() {
     let log = Arc::new(Log::default());
     let db = TestDb::new().await;
     // Replica A: leases of 1 s that it never renews (as if it froze or was killed).
-    let mut a_cfg = test_config(&db);
-    a_cfg.queue.lease = Duration::from_secs(1);
-    a_cfg.queue.heartbeat_interval = Duration::from_secs(3600);
-    a_cfg.queue.rescue_interval = Duration::from_secs(3600);
-    let a = TestApp::spawn_with(a_cfg, db.clone(), handlers(&log)).await;
+    let a = frozen_replica(&db, &log).await;
     let id = enqueue(&a, job(&["block", "ok"])).await;
     a.wait_for_state(&id, &["running"], SETTLE).await;
 
@@ -174,11 +179,7 @@ async fn a_worker_that_stops_heartbeating_loses_its_job_and_its_late_result() {
 async fn a_rescued_job_backs_off_like_its_own_kind() {
     let log = Arc::new(Log::default());
     let db = TestDb::new().await;
-    let mut a_cfg = test_config(&db);
-    a_cfg.queue.lease = Duration::from_secs(1);
-    a_cfg.queue.heartbeat_interval = Duration::from_secs(3600);
-    a_cfg.queue.rescue_interval = Duration::from_secs(3600);
-    let a = TestApp::spawn_with(a_cfg, db.clone(), handlers(&log)).await;
+    let a = frozen_replica(&db, &log).await;
     let id = enqueue(&a, job(&["block", "ok"])).await;
     a.wait_for_state(&id, &["running"], SETTLE).await;
 

@@ -97,12 +97,14 @@ impl ApiKeyStore {
 
     /// The name of the live key `key`, if it is one; records its use (at most once a minute).
     pub async fn authenticate(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        // A read on every request; the row is written only when its last use is a minute old.
         sqlx::query_scalar(
-            "UPDATE api_key SET last_used_at = CASE \
-                 WHEN last_used_at IS NULL OR last_used_at < now() - interval '1 minute' THEN now() \
-                 ELSE last_used_at END \
-             WHERE digest = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) \
-             RETURNING name",
+            "WITH k AS (SELECT id, name, last_used_at FROM api_key \
+                        WHERE digest = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())), \
+                  used AS (UPDATE api_key SET last_used_at = now() FROM k \
+                           WHERE api_key.id = k.id \
+                             AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')) \
+             SELECT name FROM k",
         )
         .bind(digest(key))
         .fetch_optional(&self.pool)
