@@ -39,9 +39,21 @@ pub enum Command {
         world: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
-        /// Write the simulator's CA certificate (PEM) here, for `--ca-bundle`.
+        /// Write the simulator's CA certificate (PEM) here, for `--ca-bundle`,
+        /// `REQUESTS_CA_BUNDLE` (Azure CLI, Python SDKs) or `SSL_CERT_FILE`.
         #[arg(long)]
         ca_out: Option<PathBuf>,
+        /// A name clients reach the simulator by (a container's service name, a host name, an
+        /// IP), added to its certificate; the first one is the host of its URLs. Repeatable.
+        #[arg(long = "hostname")]
+        hostnames: Vec<String>,
+        /// Keep the CA and the token signing key in this directory across restarts, so clients
+        /// keep trusting the simulator and their cached tokens stay valid.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Do not print one line per request.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Print the OpenAPI document.
     Openapi,

@@ -26,9 +26,22 @@ async fn main() -> ExitCode {
             }
         }
         #[cfg(feature = "simulator")]
-        Command::Simulator { world, listen, ca_out } => {
+        Command::Simulator {
+            world,
+            listen,
+            ca_out,
+            hostnames,
+            state_dir,
+            quiet,
+        } => {
             telemetry::init_logging(LogFormat::Text);
-            azure_simulator::run_standalone(&world, listen, ca_out.as_deref()).await
+            let options = azure_simulator::Options {
+                listen,
+                hostnames,
+                request_log: !quiet,
+                state_dir,
+            };
+            azure_simulator::run_standalone(&world, options, ca_out.as_deref()).await
         }
         Command::Openapi => {
             println!(

@@ -295,7 +295,9 @@ pub(crate) fn issue(shared: &Shared, world: &World, caller: &Caller, scope: &str
     let lifetime = world.behaviour.token_lifetime_seconds as i64;
     let is_arm =
         same_audience(resource, &world.arm_audience) || same_audience(resource, "https://management.core.windows.net");
-    let is_graph = same_audience(resource, &world.graph_audience);
+    // The simulator's own URL names Graph too: clouds registered from `/metadata/endpoints`
+    // use it as Graph's audience and base URL at once.
+    let is_graph = same_audience(resource, &world.graph_audience) || same_audience(resource, &shared.base_url);
     let token = if is_arm || is_graph {
         let claims = Claims {
             aud: resource.to_string(),
@@ -432,13 +434,18 @@ pub(crate) fn discovery(shared: &Shared, method: &Method, segs: &[&str]) -> Opti
         return Some((operation, reply::json(StatusCode::METHOD_NOT_ALLOWED, &body)));
     }
     let tenant = shared.lock().world.tenant_id.clone();
-    if !segs[0].eq_ignore_ascii_case(&tenant) {
+    // Entra serves discovery for the multi-tenant aliases too, with `{tenantid}` in the issuer:
+    // MSAL opens `organizations` when the Azure CLI logs out or clears its accounts.
+    let alias = ["common", "organizations", "consumers"]
+        .into_iter()
+        .find(|a| segs[0].eq_ignore_ascii_case(a));
+    if !segs[0].eq_ignore_ascii_case(&tenant) && alias.is_none() {
         return Some((operation, tenant_not_found(segs[0], "invalid_tenant").render(shared)));
     }
     let base = &shared.base_url;
     let body = match (keys, v2) {
         (true, _) => {
-            let issuer = issuer_v2(base, &tenant);
+            let issuer = issuer_v2(base, if alias.is_some() { "{tenantid}" } else { &tenant });
             let keys: Vec<Value> = shared
                 .signing_key
                 .published()
@@ -447,8 +454,23 @@ pub(crate) fn discovery(shared: &Shared, method: &Method, segs: &[&str]) -> Opti
                 .collect();
             json!({ "keys": keys })
         }
-        (false, true) => openid_configuration_v2(base, &tenant),
-        (false, false) => openid_configuration_v1(base, &tenant),
+        (false, v2) => {
+            let (path, issuer_tenant) = match alias {
+                Some(a) => (a, "{tenantid}"),
+                None => (tenant.as_str(), tenant.as_str()),
+            };
+            let mut doc = if v2 {
+                openid_configuration_v2(base, path)
+            } else {
+                openid_configuration_v1(base, path)
+            };
+            doc["issuer"] = json!(if v2 {
+                issuer_v2(base, issuer_tenant)
+            } else {
+                issuer_v1(base, issuer_tenant)
+            });
+            doc
+        }
     };
     let mut response = reply::json(StatusCode::OK, &body);
     response.headers_mut().insert(

@@ -85,6 +85,10 @@ enum Route {
     TransitiveMemberOf(String, PrincipalKind, bool),
     /// App roles granted to a group or service principal (object id, the kind it must be).
     AppRoleAssignments(String, PrincipalKind),
+    /// `POST /directoryObjects/getByIds`: what `az role assignment list` resolves names with.
+    GetByIds,
+    /// `GET /servicePrincipals?$filter=...`: how the Azure CLI finds a service principal by app id.
+    SpList,
 }
 
 fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), GraphError> {
@@ -102,6 +106,7 @@ fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), Grap
             })
     };
     let found = match ls.as_slice() {
+        ["serviceprincipals"] if m == Method::GET => Some(("Graph_ServicePrincipals_List", Route::SpList)),
         ["serviceprincipals", _] if m == Method::GET => {
             Some(("Graph_ServicePrincipals_Get", Route::SpGet(segs[1].clone())))
         }
@@ -110,6 +115,9 @@ fn route(method: &Method, segs: &[String]) -> Result<(&'static str, Route), Grap
             Route::SpGetByAppId(by_app(&segs[0]).unwrap_or_default()),
         )),
         ["groups", _] if m == Method::GET => Some(("Graph_Groups_Get", Route::GroupGet(segs[1].clone()))),
+        ["directoryobjects", "getbyids"] if m == Method::POST => {
+            Some(("Graph_DirectoryObjects_GetByIds", Route::GetByIds))
+        }
         ["groups", _, "members", "$ref"] if m == Method::POST => {
             Some(("Graph_Groups_AddMember", Route::AddMember(segs[1].clone())))
         }
@@ -177,7 +185,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, audience: &str) -> Result<
         }
         Err(TokenError::Malformed) => return Err(unauth("Access token validation failure.")),
     };
-    if !auth::same_audience(&claims.aud, audience) {
+    if !auth::same_audience(&claims.aud, audience) && !auth::same_audience(&claims.aud, &shared.base_url) {
         return Err(unauth("Access token validation failure. Invalid audience."));
     }
     Ok(claims)
@@ -228,6 +236,128 @@ fn sp_json(base: &str, tenant: &str, p: &Principal) -> Value {
     })
 }
 
+/// The `$filter` forms the Azure CLI sends when it looks a service principal up.
+enum SpFilter {
+    /// `servicePrincipalNames/any(c:c eq 'X')` (a service principal's names include its app id).
+    Name(String),
+    /// `appId eq 'X'`.
+    AppId(String),
+    /// `displayName eq 'X'`.
+    DisplayName(String),
+    /// `startswith(displayName,'X')`.
+    DisplayNameStarts(String),
+}
+
+impl SpFilter {
+    fn matches(&self, p: &Principal) -> bool {
+        let app = p.app_id.as_deref().unwrap_or_default();
+        match self {
+            SpFilter::Name(v) | SpFilter::AppId(v) => app.eq_ignore_ascii_case(v),
+            SpFilter::DisplayName(v) => p.display_name.eq_ignore_ascii_case(v),
+            SpFilter::DisplayNameStarts(v) => p.display_name.to_lowercase().starts_with(&v.to_lowercase()),
+        }
+    }
+}
+
+fn sp_filter(f: &str) -> Result<SpFilter, GraphError> {
+    let quoted = |s: &str| {
+        let s = s.trim();
+        (s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'')).then(|| s[1..s.len() - 1].replace("''", "'"))
+    };
+    let t = f.trim();
+    let lower = t.to_ascii_lowercase();
+    let parsed = if let Some(rest) = lower.strip_prefix("serviceprincipalnames/any(c:c eq ") {
+        rest.strip_suffix(')')
+            .and_then(|_| quoted(&t["servicePrincipalNames/any(c:c eq ".len()..t.len() - 1]))
+            .map(SpFilter::Name)
+    } else if lower.starts_with("appid eq ") {
+        quoted(&t["appId eq ".len()..]).map(SpFilter::AppId)
+    } else if lower.starts_with("displayname eq ") {
+        quoted(&t["displayName eq ".len()..]).map(SpFilter::DisplayName)
+    } else if lower.starts_with("startswith(displayname,") && lower.ends_with(')') {
+        quoted(&t["startswith(displayName,".len()..t.len() - 1]).map(SpFilter::DisplayNameStarts)
+    } else {
+        None
+    };
+    parsed.ok_or_else(|| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            format!("Unsupported or invalid query filter clause specified for property of resource 'ServicePrincipal': '{f}'."),
+        )
+    })
+}
+
+fn group_json(g: &Principal) -> Value {
+    json!({
+        "id": g.object_id,
+        "deletedDateTime": null,
+        "displayName": g.display_name,
+        "description": null,
+        "groupTypes": [],
+        "mailEnabled": false,
+        "mailNickname": g.display_name,
+        "securityEnabled": true,
+        "isAssignableToRole": g.is_assignable_to_role,
+        "membershipRule": null,
+        "visibility": null,
+    })
+}
+
+/// `POST /v1.0/directoryObjects/getByIds` `{ids, types?}`: the objects found, each with its
+/// `@odata.type`; unknown (or still replicating) ids are left out, as Graph does. At most
+/// 1,000 ids; `Directory.Read.All` (or `Directory.ReadWrite.All`) as Graph documents.
+fn get_by_ids(req: &Req<'_>, st: &State, oid: &str, base: &str, tenant: &str) -> Result<Response, GraphError> {
+    require(st, oid, &["Directory.Read.All", "Directory.ReadWrite.All"])?;
+    let bad = |m: &str| err(StatusCode::BAD_REQUEST, "Request_BadRequest", m);
+    let body: Value = serde_json::from_slice(req.body).map_err(|_| bad("Unable to read JSON request payload."))?;
+    let ids: Vec<&str> = body
+        .get("ids")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("Invalid request: the ids property is required."))?
+        .iter()
+        .map(|v| v.as_str().ok_or_else(|| bad("Invalid request: ids must be strings.")))
+        .collect::<Result<_, _>>()?;
+    if ids.len() > 1000 {
+        return Err(bad("Invalid request: at most 1000 ids can be given."));
+    }
+    let types: Option<Vec<String>> = body.get("types").and_then(Value::as_array).map(|t| {
+        t.iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.to_ascii_lowercase())
+            .collect()
+    });
+    let value: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| visible(req.shared, st, id))
+        .filter_map(|p| {
+            let (ty, mut v) = match p.kind {
+                PrincipalKind::ServicePrincipal => ("servicePrincipal", sp_json(base, tenant, &p)),
+                PrincipalKind::Group => ("group", group_json(&p)),
+                PrincipalKind::User => (
+                    "user",
+                    json!({ "id": p.object_id, "displayName": p.display_name, "userPrincipalName": null }),
+                ),
+            };
+            if types
+                .as_ref()
+                .is_some_and(|t| !t.iter().any(|x| x == &ty.to_ascii_lowercase()))
+            {
+                return None;
+            }
+            if let Some(o) = v.as_object_mut() {
+                o.remove("@odata.context");
+                o.insert("@odata.type".into(), json!(format!("#microsoft.graph.{ty}")));
+            }
+            Some(v)
+        })
+        .collect();
+    Ok(reply::json(
+        StatusCode::OK,
+        &json!({ "@odata.context": format!("{base}/v1.0/$metadata#directoryObjects"), "value": value }),
+    ))
+}
+
 fn graph_delay(st: &State) -> Duration {
     Duration::from_millis(st.world.behaviour.group_membership_graph_delay_ms)
 }
@@ -268,23 +398,29 @@ fn serve(req: &Req<'_>, st: &mut State, oid: &str, r: Route) -> Result<Response,
         Route::GroupGet(gid) => {
             require(st, oid, MEMBER_READ_PERMS)?;
             let g = group_of(shared, st, &gid)?;
-            Ok(reply::json(
-                StatusCode::OK,
-                &json!({
-                    "@odata.context": format!("{base}/v1.0/$metadata#groups/$entity"),
-                    "id": g.object_id,
-                    "deletedDateTime": null,
-                    "displayName": g.display_name,
-                    "description": null,
-                    "groupTypes": [],
-                    "mailEnabled": false,
-                    "mailNickname": g.display_name,
-                    "securityEnabled": true,
-                    "isAssignableToRole": g.is_assignable_to_role,
-                    "membershipRule": null,
-                    "visibility": null,
-                }),
-            ))
+            let mut body = group_json(&g);
+            body["@odata.context"] = json!(format!("{base}/v1.0/$metadata#groups/$entity"));
+            Ok(reply::json(StatusCode::OK, &body))
+        }
+        Route::GetByIds => get_by_ids(req, st, oid, &base, &tenant),
+        Route::SpList => {
+            require(st, oid, READ_PERMS)?;
+            let filter = query_param(&req.query, "$filter").map(sp_filter).transpose()?;
+            let all: Vec<Value> = st
+                .world
+                .directory
+                .iter()
+                .filter(|p| {
+                    p.kind == PrincipalKind::ServicePrincipal && !st.is_replicating(shared.started, &p.object_id)
+                })
+                .filter(|p| filter.as_ref().is_none_or(|f| f.matches(p)))
+                .map(|p| {
+                    let mut v = sp_json(&base, &tenant, p);
+                    v.as_object_mut().map(|o| o.remove("@odata.context"));
+                    v
+                })
+                .collect();
+            page(req, st, format!("{base}/v1.0/$metadata#servicePrincipals"), all)
         }
         Route::AddMember(gid) => {
             require(st, oid, WRITE_PERMS)?;
@@ -589,7 +725,12 @@ fn page(req: &Req<'_>, st: &State, context: String, all: Vec<Value>) -> Result<R
         "value": all.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(),
     });
     if end < all.len() {
-        let q = reply::encode_query(&[("$top", &page_size.to_string()), ("$skiptoken", &end.to_string())]);
+        let (top, skip) = (page_size.to_string(), end.to_string());
+        let mut pairs = vec![("$top", top.as_str()), ("$skiptoken", skip.as_str())];
+        if let Some(f) = query_param(&req.query, "$filter") {
+            pairs.push(("$filter", f));
+        }
+        let q = reply::encode_query(&pairs);
         out["@odata.nextLink"] = Value::String(format!("{}{}?{q}", req.shared.base_url, req.raw_path));
     }
     Ok(reply::json(StatusCode::OK, &out))

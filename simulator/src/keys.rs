@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rcgen::{CertificateParams, DnType};
 use ring::signature::{self, RsaKeyPair, RsaPublicKeyComponents};
-use rsa::pkcs8::EncodePrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::{Value, json};
@@ -25,6 +25,9 @@ pub(crate) struct SigningKey {
     n: Vec<u8>,
     e: Vec<u8>,
     pair: RsaKeyPair,
+    /// The private key (PKCS#8 DER) and certificate (DER), to save it (`--state-dir`).
+    pkcs8: Vec<u8>,
+    cert_der: Vec<u8>,
 }
 
 impl SigningKey {
@@ -32,10 +35,7 @@ impl SigningKey {
     pub fn generate() -> anyhow::Result<SigningKey> {
         let private =
             rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).context("generating the RSA signing key")?;
-        let n = private.n().to_bytes_be();
-        let e = private.e().to_bytes_be();
         let pkcs8 = private.to_pkcs8_der().context("encoding the RSA signing key")?;
-        let pair = RsaKeyPair::from_pkcs8(pkcs8.as_bytes()).map_err(|e| anyhow!("loading the RSA signing key: {e}"))?;
         let cert_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
             &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
             &rcgen::PKCS_RSA_SHA256,
@@ -48,15 +48,28 @@ impl SigningKey {
         let cert = params
             .self_signed(&cert_key)
             .context("self-signing the token signing certificate")?;
-        let der = cert.der();
-        let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+        Self::from_parts(pkcs8.as_bytes(), cert.der())
+    }
+
+    /// A key saved earlier: its PKCS#8 DER and its certificate's DER.
+    pub fn from_parts(pkcs8: &[u8], cert_der: &[u8]) -> anyhow::Result<SigningKey> {
+        let private = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).context("reading the RSA signing key")?;
+        let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| anyhow!("loading the RSA signing key: {e}"))?;
+        let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der);
         Ok(SigningKey {
             kid: URL_SAFE_NO_PAD.encode(thumbprint.as_ref()),
-            x5c: STANDARD.encode(der),
-            n,
-            e,
+            x5c: STANDARD.encode(cert_der),
+            n: private.n().to_bytes_be(),
+            e: private.e().to_bytes_be(),
             pair,
+            pkcs8: pkcs8.to_vec(),
+            cert_der: cert_der.to_vec(),
         })
+    }
+
+    /// The PKCS#8 DER of the private key and the certificate's DER, for [`Self::from_parts`].
+    pub fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.pkcs8, &self.cert_der)
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 (`RS256`).

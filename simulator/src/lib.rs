@@ -12,9 +12,11 @@ mod auth;
 mod faults;
 mod graph;
 mod keys;
+mod metadata;
 mod reply;
 mod server;
 mod state;
+mod state_dir;
 mod tls;
 mod world;
 
@@ -77,7 +79,15 @@ pub struct Simulator {
     inner: Arc<Inner>,
 }
 
-fn base_url_for(addr: SocketAddr) -> String {
+/// The base URL clients use: `https://{host}:{port}`, the first configured host name, else
+/// the loopback address for a wildcard or loopback listener, else the listen address.
+fn base_url_for(addr: SocketAddr, host: Option<&str>) -> String {
+    if let Some(h) = host {
+        return match h.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("https://[{ip}]:{}", addr.port()),
+            _ => format!("https://{h}:{}", addr.port()),
+        };
+    }
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() || ip.is_loopback() => {
             format!("https://127.0.0.1:{}", addr.port())
@@ -90,19 +100,70 @@ fn base_url_for(addr: SocketAddr) -> String {
     }
 }
 
+/// Where and how a simulator serves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Names clients reach the simulator by (a container's service name, a host name, an IP),
+    /// added to the server certificate. The first one is the host of the base URL.
+    pub hostnames: Vec<String>,
+    /// One line per request on stdout (method, path, api-version, status, operation, caller).
+    pub request_log: bool,
+    /// Keep the CA and the token signing key here across restarts (made on first use).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Options {
+    /// Loopback names only, no request log: what tests want.
+    pub fn listen(listen: SocketAddr) -> Self {
+        Options {
+            listen,
+            hostnames: Vec::new(),
+            request_log: false,
+            state_dir: None,
+        }
+    }
+}
+
 /// Starts a simulator for `world` on `listen` (port 0 picks a free port), so tests can run
 /// many isolated tenants side by side.
 pub async fn start(world: World, listen: SocketAddr) -> anyhow::Result<Simulator> {
-    // The RSA key takes the longest (~0.2 s unoptimised): make it while the rest is set up.
-    let key = tokio::task::spawn_blocking(keys::SigningKey::generate);
-    let pki = tls::generate()?;
+    start_with(world, Options::listen(listen)).await
+}
+
+/// Starts a simulator with explicit [`Options`].
+pub async fn start_with(world: World, options: Options) -> anyhow::Result<Simulator> {
+    let mut names = options.hostnames.clone();
+    if !options.listen.ip().is_unspecified() {
+        names.push(options.listen.ip().to_string());
+    }
+    let (ca, key) = match &options.state_dir {
+        Some(dir) => {
+            let (ca, key) = state_dir::load_or_create(dir)?;
+            (ca, tokio::task::spawn(async { Ok(key) }))
+        }
+        // The RSA key takes the longest (~0.2 s unoptimised): make it while the rest is set up.
+        None => (
+            tls::Ca::generate()?,
+            tokio::task::spawn_blocking(keys::SigningKey::generate),
+        ),
+    };
+    let pki = ca.serve(&names)?;
+    let listen = options.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let base_url = base_url_for(addr);
+    let base_url = base_url_for(addr, options.hostnames.first().map(String::as_str));
     let key = key.await.context("generating the token signing key")??;
-    let shared: SharedRef = Arc::new(Shared::new(world, base_url, pki.ca_pem, keys::KeyRing::new(key)));
+    let shared: SharedRef = Arc::new(Shared::new(
+        world,
+        base_url,
+        pki.ca_pem,
+        keys::KeyRing::new(key),
+        options.request_log,
+    ));
     let (tx, rx) = watch::channel(false);
     let app = server::router(shared.clone());
     let task = tokio::spawn(server::serve(listener, pki.server_config, app, rx));
@@ -308,12 +369,12 @@ impl Simulator {
     }
 }
 
-/// The standalone runner used by `acr-attach simulator --world FILE --listen ADDR [--ca-out FILE]`:
-/// starts, prints one line with the base URL and where the CA PEM was written, runs until
-/// Ctrl-C/SIGTERM.
-pub async fn run_standalone(world_path: &Path, listen: SocketAddr, ca_out: Option<&Path>) -> anyhow::Result<()> {
+/// The standalone runner used by `acr-attach simulator --world FILE --listen ADDR [--hostname H]
+/// [--ca-out FILE]`: starts with the request log on, prints one line with the base URL and where
+/// the CA PEM was written, runs until Ctrl-C/SIGTERM.
+pub async fn run_standalone(world_path: &Path, options: Options, ca_out: Option<&Path>) -> anyhow::Result<()> {
     let world = World::from_file(world_path)?;
-    let sim = start(world, listen).await?;
+    let sim = start_with(world, options).await?;
     let ca_path: PathBuf = match ca_out {
         Some(p) => p.to_path_buf(),
         None => std::env::temp_dir().join(format!("azure-simulator-ca-{}.pem", sim.local_addr().port())),

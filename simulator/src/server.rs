@@ -21,8 +21,9 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::faults::DropConnection;
+use crate::reply::{parse_query, query_param};
 use crate::state::{CallRecord, SharedRef};
-use crate::{arm, auth, graph, reply};
+use crate::{arm, auth, graph, metadata, reply};
 
 /// Builds the router: everything goes through one fallback so paths can be matched the way
 /// Azure does (case-insensitive, arbitrary scope prefixes).
@@ -35,6 +36,10 @@ fn is_token_path(segs: &[&str]) -> bool {
         && segs[1].eq_ignore_ascii_case("oauth2")
         && segs[2].eq_ignore_ascii_case("v2.0")
         && segs[3].eq_ignore_ascii_case("token")
+}
+
+fn api_version(uri: &Uri) -> Option<String> {
+    query_param(&parse_query(uri.query()), "api-version").map(str::to_string)
 }
 
 async fn dispatch(
@@ -64,6 +69,8 @@ async fn dispatch(
         }
     } else if let Some((op, resp)) = auth::discovery(&shared, &method, &segs) {
         (op.to_string(), None, resp)
+    } else if let Some(resp) = metadata::handle(&shared, &method, &segs, api_version(&uri).as_deref()) {
+        ("Metadata_Endpoints".to_string(), None, resp)
     } else if segs.first().is_some_and(|s| s.eq_ignore_ascii_case("v1.0")) {
         let o = graph::handle(&shared, &method, &uri, &headers, &body);
         (o.operation, o.client_id, o.response)
@@ -75,21 +82,41 @@ async fn dispatch(
         let mut st = shared.lock();
         let rate = st.world.behaviour.drop_connection_rate;
         let dropped = st.rng.chance(rate);
-        st.calls.push(CallRecord {
+        let record = CallRecord {
             method: method.to_string(),
             path,
+            api_version: api_version(&uri),
             operation,
             status: response.status().as_u16(),
             client_id,
             dropped,
             at: Utc::now(),
-        });
+        };
+        if shared.request_log {
+            println!("{}", log_line(&record));
+        }
+        st.calls.push(record);
         dropped
     };
     if dropped {
         response.extensions_mut().insert(DropConnection);
     }
     response
+}
+
+/// The standalone request log: time, method, path, api-version, status, operation, caller.
+fn log_line(r: &CallRecord) -> String {
+    format!(
+        "{} {} {} api-version={} {}{} {} client={}",
+        r.at.format("%H:%M:%S%.3f"),
+        r.method,
+        r.path,
+        r.api_version.as_deref().unwrap_or("-"),
+        r.status,
+        if r.dropped { " (connection dropped)" } else { "" },
+        r.operation,
+        r.client_id.as_deref().unwrap_or("-"),
+    )
 }
 
 /// Error returned to hyper to make it abandon the connection without a response.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::arm::ClusterOperation;
 use crate::faults::Rng;
 use crate::keys::KeyRing;
 use crate::world::{RoleAssignmentRecord, World};
@@ -19,6 +20,8 @@ pub struct CallRecord {
     pub method: String,
     /// Request path without the query string.
     pub path: String,
+    /// The `api-version` query parameter, when sent.
+    pub api_version: Option<String>,
     /// Operation id, e.g. `RoleAssignments_Create`, `Token`, `Graph_ServicePrincipals_Get`.
     pub operation: String,
     /// HTTP status the simulator produced (also for dropped connections).
@@ -67,6 +70,8 @@ pub(crate) struct State {
     /// When each principal's replication window starts (absent: simulator start).
     pub principal_epochs: HashMap<String, Instant>,
     pub membership_log: Vec<MembershipChange>,
+    /// Managed-cluster writes, for AKS's operation-status endpoint.
+    pub cluster_operations: Vec<ClusterOperation>,
 }
 
 /// Shared, immutable-after-start facts plus the locked state.
@@ -77,13 +82,15 @@ pub(crate) struct Shared {
     pub ca_pem: String,
     /// The token signing keys (current, still-published previous ones, and an unpublished one).
     pub signing_key: KeyRing,
+    /// Standalone mode: one line per request on stdout, so users see what a client did.
+    pub request_log: bool,
     state: Mutex<State>,
 }
 
 pub(crate) type SharedRef = Arc<Shared>;
 
 impl Shared {
-    pub fn new(mut world: World, base_url: String, ca_pem: String, signing_key: KeyRing) -> Self {
+    pub fn new(mut world: World, base_url: String, ca_pem: String, signing_key: KeyRing, request_log: bool) -> Self {
         world.normalize();
         let now = Instant::now();
         let now_utc = Utc::now();
@@ -108,6 +115,7 @@ impl Shared {
             base_url,
             ca_pem,
             signing_key,
+            request_log,
             state: Mutex::new(State {
                 world,
                 assignments,
@@ -117,6 +125,7 @@ impl Shared {
                 rng_seed: seed,
                 principal_epochs: HashMap::new(),
                 membership_log: Vec::new(),
+                cluster_operations: Vec::new(),
             }),
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! Field names are camelCase on the wire; `simulator/README.md` documents each one.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -169,7 +170,7 @@ pub struct ResourceGroup {
 }
 
 /// An AKS cluster, reduced to what decides who pulls images.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ManagedCluster {
     /// Cluster name.
@@ -195,6 +196,13 @@ pub struct ManagedCluster {
     /// Kubernetes version reported (default `1.33.2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
+    /// Tags (a `PUT` of the cluster replaces them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Not in world files: while a `PUT` runs, the simulator time (seconds since start) when it
+    /// ends; the cluster reads `Updating` until then.
+    #[serde(skip)]
+    pub updating_until: Option<f64>,
 }
 
 /// The identity the kubelet uses to pull images: the grantee of AcrPull.
@@ -244,8 +252,8 @@ pub struct UserAssignedIdentity {
     /// Client (application) id.
     pub client_id: String,
     /// Resource tags (replaced by each PUT, as ARM does).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A role assignment as stored by the simulator (world file entry and test inspection type).
@@ -542,6 +550,9 @@ pub struct Behaviour {
     /// Group membership changes become visible to ARM `assignedTo()` after this long.
     #[serde(default)]
     pub group_membership_arm_delay_ms: u64,
+    /// How long a managed cluster `PUT` runs (it reads `Updating` meanwhile). Fractions allowed.
+    #[serde(default = "default_cluster_update_seconds")]
+    pub managed_cluster_update_seconds: f64,
 }
 
 impl Default for Behaviour {
@@ -588,6 +599,9 @@ fn default_writes() -> Bucket {
         bucket: 200.0,
         refill_per_second: 10.0,
     }
+}
+fn default_cluster_update_seconds() -> f64 {
+    1.0
 }
 fn default_page_size() -> usize {
     100

@@ -237,7 +237,7 @@ fn registry_path(name: &str) -> String {
 
 #[tokio::test]
 async fn client_secret_over_https_with_extra_ca_headers_records_and_errors() {
-    let pki = generate_pki().expect("test PKI");
+    let pki = generate_pki(&[]).expect("test PKI");
     let responder: Responder = Arc::new(|s: &Seen| {
         if let Some(r) = token_reply(s) {
             return r;
@@ -348,7 +348,7 @@ async fn client_secret_over_https_with_extra_ca_headers_records_and_errors() {
 
 #[tokio::test]
 async fn without_the_ca_bundle_the_test_ca_is_not_trusted() {
-    let pki = generate_pki().expect("test PKI");
+    let pki = generate_pki(&[]).expect("test PKI");
     let responder: Responder = Arc::new(|s: &Seen| token_reply(s).unwrap_or(Reply::empty(500)));
     let server = TestServer::start(&pki, responder).await;
     let client = AzureClient::new(&settings(&server.base(), &server.base(), None, "5s")).unwrap();
@@ -366,7 +366,7 @@ async fn without_the_ca_bundle_the_test_ca_is_not_trusted() {
 
 #[tokio::test]
 async fn wrong_secret_is_a_permanent_token_error() {
-    let pki = generate_pki().expect("test PKI");
+    let pki = generate_pki(&[]).expect("test PKI");
     let responder: Responder = Arc::new(|s: &Seen| token_reply(s).unwrap_or(Reply::empty(500)));
     let server = TestServer::start(&pki, responder).await;
     let ca = write_ca_bundle(&pki);
@@ -443,7 +443,7 @@ async fn dead_authority_fails_within_the_token_timeout() {
 
 #[tokio::test]
 async fn typed_operations_send_the_documented_requests() {
-    let pki = generate_pki().expect("test PKI");
+    let pki = generate_pki(&[]).expect("test PKI");
     let principal: Uuid = "25cc773c-7f05-40fc-a104-32d2300754ad".parse().unwrap();
     let group: Uuid = "44444444-4444-4444-4444-444444444444".parse().unwrap();
     let reg = registry_path("myRegistry");

@@ -36,17 +36,12 @@ fn world_with_clusters(n: usize) -> World {
             .managed_clusters
             .push(ManagedCluster {
                 name: format!("aks-chaos-{i}"),
-                location: None,
-                provisioning_state: None,
-                ready_after_seconds: None,
                 kubelet_identity: Some(KubeletIdentity {
                     object_id: oid,
                     client_id: client,
                     resource_id: None,
                 }),
-                service_principal_client_id: None,
-                node_resource_group: None,
-                kubernetes_version: None,
+                ..Default::default()
             });
     }
     assert_eq!(template.kind, PrincipalKind::ServicePrincipal);

@@ -5,6 +5,7 @@ mod auth;
 mod azure_app;
 mod azure_client;
 mod chaos;
+mod clients;
 mod contract;
 mod detach;
 mod group_guard;

@@ -3,6 +3,7 @@
 
 mod api_version;
 mod authn;
+mod clusters;
 mod errors;
 mod identities;
 mod paging;
@@ -21,6 +22,7 @@ use axum::response::Response;
 use chrono::Utc;
 use uuid::Uuid;
 
+pub(crate) use clusters::ClusterOperation;
 use errors::ArmError;
 use routing::{Action, route};
 
@@ -70,6 +72,8 @@ fn dispatch(ctx: &Ctx<'_>, st: &mut State, action: Action) -> Result<Response, A
         Action::TypedList(sub, rg, rt) => resources::list_typed(ctx, &st.world, &sub, rg.as_deref(), rt),
         Action::TypedGet(sub, rg, rt, name) => resources::get(ctx, &st.world, &sub, &rg, rt, &name),
         Action::IdentityPut(sub, rg, name) => identities::put(ctx, st, &sub, &rg, &name),
+        Action::ClusterPut(sub, rg, name) => clusters::put(ctx, st, &sub, &rg, &name),
+        Action::ClusterOperation(sub, id) => clusters::operation_status(ctx, st, &sub, &id),
     }
 }
 

@@ -173,11 +173,14 @@ pub(crate) fn to_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>) -> Valu
 
 fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCluster) -> Value {
     let location = r.location();
-    let ready = c.ready_after_seconds.is_none_or(|s| ctx.shared.elapsed_secs() >= s);
-    let state = if ready {
-        c.provisioning_state.clone().unwrap_or_else(|| "Succeeded".into())
-    } else {
+    let now = ctx.shared.elapsed_secs();
+    let ready = c.ready_after_seconds.is_none_or(|s| now >= s);
+    let state = if !ready {
         "Creating".into()
+    } else if c.updating_until.is_some_and(|t| now < t) {
+        "Updating".into()
+    } else {
+        c.provisioning_state.clone().unwrap_or_else(|| "Succeeded".into())
     };
     let node_rg = c
         .node_resource_group
@@ -236,7 +239,7 @@ fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCl
         "type": ResType::Cluster.full(),
         "location": location,
         "eTag": r.etag(),
-        "tags": {},
+        "tags": c.tags,
         "sku": { "name": "Base", "tier": "Free" },
         "properties": props,
     });

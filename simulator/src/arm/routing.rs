@@ -24,6 +24,8 @@ pub(super) enum Action {
     TypedList(String, Option<String>, ResType),
     TypedGet(String, String, ResType, String),
     IdentityPut(String, String, String),
+    ClusterPut(String, String, String),
+    ClusterOperation(String, String),
 }
 
 pub(super) struct Route {
@@ -151,6 +153,23 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
             api_version::RESOURCES,
             Action::GenericList(o[1].clone(), Some(o[3].clone())),
         )),
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.containerservice",
+            "locations",
+            _,
+            "operations",
+            _,
+        ] => match m {
+            Method::GET => Ok(mk(
+                "ManagedClusters_OperationStatus",
+                api_version::CLUSTER_OPERATIONS,
+                Action::ClusterOperation(o[1].clone(), o[7].clone()),
+            )),
+            _ => Err(method_not_allowed(method)),
+        },
         ["subscriptions", _, "providers", ns, ty] => {
             let rt = ResType::from_namespace_type(ns, ty).ok_or_else(|| unknown_route(o))?;
             if m != Method::GET {
@@ -197,6 +216,11 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                     "UserAssignedIdentities_Get",
                     api_version::IDENTITIES,
                     Action::TypedGet(sub, rg, rt, name),
+                )),
+                (ResType::Cluster, Method::PUT) => Ok(mk(
+                    "ManagedClusters_CreateOrUpdate",
+                    api_version::CLUSTERS,
+                    Action::ClusterPut(sub, rg, name),
                 )),
                 (ResType::Identity, Method::PUT) => Ok(mk(
                     "UserAssignedIdentities_CreateOrUpdate",

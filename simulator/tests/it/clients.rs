@@ -106,7 +106,9 @@ async fn standalone_runner_writes_the_ca_and_serves_the_demo_world() {
         .port();
     let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let (w, c) = (world.clone(), ca_out.clone());
-    let runner = tokio::spawn(async move { azure_simulator::run_standalone(&w, listen, Some(&c)).await });
+    let runner = tokio::spawn(async move {
+        azure_simulator::run_standalone(&w, azure_simulator::Options::listen(listen), Some(&c)).await
+    });
     let mut pem = String::new();
     for _ in 0..100 {
         if let Ok(p) = std::fs::read_to_string(&ca_out)

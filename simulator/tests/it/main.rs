@@ -1,6 +1,7 @@
 //! Integration tests: every test starts its own simulator on a free port and talks to it over
 //! HTTPS with reqwest, trusting only the simulator's generated CA in addition to the defaults.
 
+mod az_compat;
 mod clients;
 mod common;
 mod entra;
