@@ -87,6 +87,12 @@ impl Az {
         }
     }
 
+    /// `az aks update -g rg-clients -n CLUSTER --attach-acr|--detach-acr REGISTRY`.
+    async fn aks_update(&self, cluster: &str, flag: &str, registry: &str) {
+        self.run(&["aks", "update", "-g", "rg-clients", "-n", cluster, flag, registry])
+            .await;
+    }
+
     /// Runs `az ARGS -o json` and returns its output; panics with stderr when it fails.
     async fn run(&self, args: &[&str]) -> Value {
         let mut cmd = tokio::process::Command::new(&self.bin);
@@ -112,6 +118,12 @@ impl Az {
             serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("az {}: {e}: {stdout}", args.join(" ")))
         }
     }
+}
+
+/// Runs an acr-attach job to its end and checks it succeeded.
+async fn succeeds(app: &AzureApp, submitted: reqwest::Response) {
+    let job = app.run(submitted).await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
 }
 
 fn pull_grants(sim: &Simulator, scope: &str) -> Vec<azure_simulator::RoleAssignmentRecord> {
@@ -189,17 +201,7 @@ async fn the_azure_cli_and_sdks_run_unmodified_against_the_simulator_and_agree_w
     assert_eq!(shown["provisioningState"], "Succeeded");
 
     // az attaches by name: one AcrPull grant, and the cluster written back as AKS expects.
-    az.run(&[
-        "aks",
-        "update",
-        "-g",
-        "rg-clients",
-        "-n",
-        "aks-clients",
-        "--attach-acr",
-        "acrclients",
-    ])
-    .await;
+    az.aks_update("aks-clients", "--attach-acr", "acrclients").await;
     let grants = pull_grants(&sim, &own);
     assert_eq!(grants.len(), 1, "one AcrPull after az attach: {grants:?}");
     assert!(sim.call_count("ManagedClusters_CreateOrUpdate") >= 1);
@@ -211,8 +213,7 @@ async fn the_azure_cli_and_sdks_run_unmodified_against_the_simulator_and_agree_w
     assert_eq!(listed[0]["principalId"], KUBELET);
 
     // acr-attach sees az's grant as the attachment (no second grant) and its detach removes it.
-    let job = app.run(app.attach(&cluster(), &own).await).await;
-    assert_eq!(job["state"], "succeeded", "{job:#}");
+    succeeds(&app, app.attach(&cluster(), &own).await).await;
     assert_eq!(pull_grants(&sim, &own).len(), 1, "acr-attach adopted az's grant");
     let a = attachment(&app, &own).await;
     assert_eq!(a["state"], "attached", "{a:#}");
@@ -224,78 +225,34 @@ async fn the_azure_cli_and_sdks_run_unmodified_against_the_simulator_and_agree_w
         a["assignmentId"].as_str().unwrap().to_ascii_lowercase(),
         az_grant.to_ascii_lowercase()
     );
-    let job = app.run(app.detach(&cluster(), &own).await).await;
-    assert_eq!(job["state"], "succeeded", "{job:#}");
+    succeeds(&app, app.detach(&cluster(), &own).await).await;
     assert!(
         pull_grants(&sim, &own).is_empty(),
         "acr-attach's detach removed az's grant"
     );
 
     // acr-attach attaches; az detaches by id; acr-attach then finds nothing left to delete.
-    let job = app.run(app.attach(&cluster(), &shared).await).await;
-    assert_eq!(job["state"], "succeeded", "{job:#}");
+    succeeds(&app, app.attach(&cluster(), &shared).await).await;
     assert_eq!(pull_grants(&sim, &shared).len(), 1);
-    az.run(&[
-        "aks",
-        "update",
-        "-g",
-        "rg-clients",
-        "-n",
-        "aks-clients",
-        "--detach-acr",
-        &shared,
-    ])
-    .await;
+    az.aks_update("aks-clients", "--detach-acr", &shared).await;
     assert!(
         pull_grants(&sim, &shared).is_empty(),
         "az's detach removed acr-attach's grant"
     );
-    let job = app.run(app.detach(&cluster(), &shared).await).await;
-    assert_eq!(job["state"], "succeeded", "{job:#}");
+    succeeds(&app, app.detach(&cluster(), &shared).await).await;
     assert_eq!(attachment(&app, &shared).await["state"], "detached");
 
     // az by id, then detach by name.
-    az.run(&[
-        "aks",
-        "update",
-        "-g",
-        "rg-clients",
-        "-n",
-        "aks-clients",
-        "--attach-acr",
-        &shared,
-    ])
-    .await;
+    az.aks_update("aks-clients", "--attach-acr", &shared).await;
     assert_eq!(pull_grants(&sim, &shared).len(), 1);
-    az.run(&[
-        "aks",
-        "update",
-        "-g",
-        "rg-clients",
-        "-n",
-        "aks-clients",
-        "--detach-acr",
-        "acrshared",
-    ])
-    .await;
+    az.aks_update("aks-clients", "--detach-acr", "acrshared").await;
     assert!(pull_grants(&sim, &shared).is_empty());
 
     // An old service-principal cluster: az finds the principal through Graph by its app id.
-    az.run(&[
-        "aks",
-        "update",
-        "-g",
-        "rg-clients",
-        "-n",
-        "aks-legacy",
-        "--attach-acr",
-        "acrclients",
-    ])
-    .await;
+    az.aks_update("aks-legacy", "--attach-acr", "acrclients").await;
     assert_eq!(pull_grants_to(&sim, &own, LEGACY_SP).len(), 1);
     assert!(sim.call_count("Graph_ServicePrincipals_List") >= 1);
-    let job = app.run(app.detach(&cluster_named("aks-legacy"), &own).await).await;
-    assert_eq!(job["state"], "succeeded", "{job:#}");
+    succeeds(&app, app.detach(&cluster_named("aks-legacy"), &own).await).await;
     assert!(
         pull_grants_to(&sim, &own, LEGACY_SP).is_empty(),
         "acr-attach's detach removed it"

@@ -11,12 +11,11 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::errors::{ArmError, resource_group_not_found};
-use super::identities::parse_tags;
-use super::permissions::authorize;
+use super::errors::ArmError;
+use super::puts::{PutBody, authorize_put, parse_body, refuse_move};
 use super::resources::{ResType, find_resource, to_json};
 use super::{Ctx, scope};
 use crate::reply;
@@ -44,33 +43,8 @@ fn running<'s>(st: &'s State, cluster_id: &str, now: f64) -> Option<&'s ClusterO
 
 /// `PUT .../providers/Microsoft.ContainerService/managedClusters/{name}`.
 pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str) -> Result<Response, ArmError> {
-    let target = format!(
-        "/subscriptions/{sub}/resourceGroups/{rg}/providers/{}/{name}",
-        ResType::Cluster.full()
-    );
-    scope::check_subscription(&st.world, &target)?;
-    authorize(
-        &st.world,
-        &ctx.caller_oid,
-        &format!("{}/write", ResType::Cluster.full()),
-        &target,
-    )?;
-    if st.world.resource_group(sub, rg).is_none() {
-        return Err(resource_group_not_found(rg));
-    }
-    let body: Value = serde_json::from_slice(ctx.body).map_err(|e| {
-        ArmError::bad_request(
-            "InvalidRequestContent",
-            format!("The request content was invalid and could not be deserialized: '{e}'."),
-        )
-    })?;
-    let Some(location) = body.get("location").and_then(Value::as_str).map(str::to_string) else {
-        return Err(ArmError::bad_request(
-            "LocationRequired",
-            "The location property is required for this definition.",
-        ));
-    };
-    let tags = parse_tags(&body)?;
+    authorize_put(ctx, &st.world, sub, rg, ResType::Cluster, name)?;
+    let PutBody { location, tags } = parse_body(ctx)?;
     let (id, existing_location) = match find_resource(&st.world, sub, rg, ResType::Cluster, name) {
         Some(r) => (r.id(), r.location().to_string()),
         None => {
@@ -82,15 +56,7 @@ pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str
             ));
         }
     };
-    let region = |l: &str| l.replace(' ', "").to_ascii_lowercase();
-    if region(&existing_location) != region(&location) {
-        return Err(ArmError::bad_request(
-            "InvalidResourceLocation",
-            format!(
-                "The resource '{name}' already exists in location '{existing_location}' in resource group '{rg}'. A resource with the same name cannot be created in location '{location}'. Please select a new resource name."
-            ),
-        ));
-    }
+    refuse_move(name, rg, &existing_location, &location)?;
     let now = ctx.shared.elapsed_secs();
     if let Some(op) = running(st, &id, now) {
         return Err(ArmError::new(
@@ -123,7 +89,7 @@ pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str
     let status_url = format!(
         "{}/subscriptions/{sub}/providers/Microsoft.ContainerService/locations/{}/operations/{}?api-version={OPERATION_API_VERSION}",
         ctx.shared.base_url,
-        region(&existing_location),
+        existing_location.replace(' ', "").to_ascii_lowercase(),
         op.id
     );
     st.cluster_operations.push(op);

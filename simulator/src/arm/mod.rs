@@ -8,6 +8,7 @@ mod errors;
 mod identities;
 mod paging;
 mod permissions;
+mod puts;
 mod resource_graph;
 mod resources;
 mod role_assignments;
