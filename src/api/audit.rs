@@ -15,9 +15,11 @@ use super::policy::Action;
 use crate::audit::{AuditFilter, AuditRecord};
 
 /// The actions the trail records.
-const AUDITED: [Action; 4] = [
+const AUDITED: [Action; 6] = [
     Action::Attach,
     Action::Detach,
+    Action::Check,
+    Action::Probe,
     Action::PrepareKubeletIdentity,
     Action::Cancel,
 ];
@@ -61,6 +63,8 @@ pub struct AuditParams {
 enum AuditedAction {
     Attach,
     Detach,
+    Check,
+    Probe,
     PrepareKubeletIdentity,
     Cancel,
 }

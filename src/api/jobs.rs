@@ -41,7 +41,7 @@ pub struct JobView {
     /// What the job acts on; jobs of one target run one at a time, in order.
     pub target: Option<String>,
     /// The job's arguments, as accepted (ids in canonical form): `PairJobInput` for `attach` and
-    /// `detach`, `KubeletIdentityJobInput` for `kubelet-identity`.
+    /// `detach`, `CheckJobInput` for `check`, `KubeletIdentityJobInput` for `kubelet-identity`.
     #[schema(value_type = JobInputSchema)]
     pub input: Value,
     /// Attempts consumed (failures and rescues; waits do not count).
@@ -63,7 +63,7 @@ pub struct JobView {
     #[schema(value_type = Option<WaitRecordSchema>)]
     pub wait: Option<WaitRecord>,
     pub cancel_requested: bool,
-    /// The job's result once it succeeded: `AttachResult`, `DetachResult` or
+    /// The job's result once it succeeded: `AttachResult`, `DetachResult`, `CheckResult` or
     /// `KubeletIdentityResult`, by `kind`.
     #[schema(value_type = Option<JobResultSchema>)]
     pub result: Option<Value>,
@@ -154,16 +154,23 @@ pub struct EventList {
 pub enum JobKind {
     Attach,
     Detach,
+    Check,
     KubeletIdentity,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Attach, JobKind::Detach, JobKind::KubeletIdentity];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Attach,
+        JobKind::Detach,
+        JobKind::Check,
+        JobKind::KubeletIdentity,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Attach => crate::ops::ATTACH,
             JobKind::Detach => crate::ops::DETACH,
+            JobKind::Check => crate::ops::CHECK,
             JobKind::KubeletIdentity => crate::ops::KUBELET_IDENTITY,
         }
     }
@@ -494,6 +501,21 @@ pub struct PairJobInput {
     remove_group_grant: Option<bool>,
 }
 
+/// The arguments of a `check` job.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CheckJobInput {
+    #[schema(value_type = ClusterIdSchema)]
+    cluster: String,
+    /// As given: an ARM id in canonical form, or a bare name.
+    #[schema(value_type = RegistryRefSchema)]
+    registry: String,
+    /// Absent when false.
+    probe: Option<bool>,
+    /// The image a probe pulls (absent when not given).
+    image: Option<String>,
+}
+
 /// The arguments of a `kubelet-identity` job.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -650,9 +672,9 @@ macro_rules! choice_component {
 choice_component!(
     JobInputSchema,
     "JobInput",
-    "The job's arguments, by kind: attach and detach take a pair, kubelet-identity an identity.",
-    OneOfBuilder,
-    [PairJobInput, KubeletIdentityJobInput]
+    "The job's arguments, by kind: attach and detach take a pair, check a pair and a probe, kubelet-identity an identity.",
+    AnyOfBuilder,
+    [PairJobInput, CheckJobInput, KubeletIdentityJobInput]
 );
 
 choice_component!(
@@ -660,7 +682,12 @@ choice_component!(
     "JobResult",
     "The job's result, by kind (fields not listed may be added).",
     AnyOfBuilder,
-    [AttachResult, DetachResult, KubeletIdentityResult]
+    [
+        AttachResult,
+        DetachResult,
+        super::checks::CheckResult,
+        KubeletIdentityResult
+    ]
 );
 
 #[cfg(test)]

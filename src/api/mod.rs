@@ -25,6 +25,7 @@ pub mod access;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod checks;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -57,6 +58,7 @@ poll the job for its state, result and timeline."),
     security(("bearer" = [])),
     tags(
         (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
+        (name = "checks", description = "Can a cluster pull from a registry, and if not, why"),
         (name = "kubelet identities", description = "Prepare a kubelet identity (groups, grants) before the cluster exists"),
         (name = "jobs", description = "Every long-running request is a job"),
         (name = "audit", description = "Who asked for what, and what the policy decided"),
@@ -93,6 +95,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(attachments::attach, attachments::list_attachments))
         .routes(routes!(attachments::detach))
+        .routes(routes!(checks::check))
         .routes(routes!(kubelet_identities::prepare))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))

@@ -32,6 +32,10 @@ use crate::domain::{RegistryRef, ResourceId};
 pub enum Action {
     Attach,
     Detach,
+    /// Check whether a cluster can pull from a registry (reads Azure).
+    Check,
+    /// Check with a probe: run a pod in the cluster, through AKS run-command, that pulls an image.
+    Probe,
     PrepareKubeletIdentity,
     /// Read the caller's own jobs, and the attachments view.
     Read,
@@ -50,6 +54,8 @@ impl Action {
         match self {
             Action::Attach => "attach",
             Action::Detach => "detach",
+            Action::Check => "check",
+            Action::Probe => "probe",
             Action::PrepareKubeletIdentity => "prepareKubeletIdentity",
             Action::Read => "read",
             Action::ReadAllJobs => "readAllJobs",
@@ -341,10 +347,10 @@ impl Policy {
             let pair = rule
                 .actions
                 .iter()
-                .any(|a| matches!(a, Action::Attach | Action::Detach));
+                .any(|a| matches!(a, Action::Attach | Action::Detach | Action::Check | Action::Probe));
             if pair && (rule.clusters.is_empty() || rule.registries.is_empty()) {
                 return Err(format!(
-                    "rules[{i}]: attach/detach need 'clusters' and 'registries' (scope patterns, or \"*\")"
+                    "rules[{i}]: attach/detach/check/probe need 'clusters' and 'registries' (scope patterns, or \"*\")"
                 ));
             }
             if rule.actions.contains(&Action::PrepareKubeletIdentity) && rule.identities.is_empty() {

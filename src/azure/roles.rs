@@ -282,18 +282,8 @@ mod tests {
     #[test]
     fn pull_role_depends_on_mode() {
         let mut r = Registry {
-            id: String::new(),
-            name: String::new(),
-            location: String::new(),
-            login_server: None,
             role_assignment_mode: RoleAssignmentMode::LegacyRegistryPermissions,
-            provisioning_state: None,
-            public_network_access: None,
-            network_default_action: None,
-            anonymous_pull_enabled: None,
-            data_endpoint_enabled: None,
-            aad_auth_as_arm_policy: None,
-            sku: None,
+            ..Default::default()
         };
         assert_eq!(pull_role_for(&r), ACR_PULL);
         r.role_assignment_mode = RoleAssignmentMode::AbacRepositoryPermissions;

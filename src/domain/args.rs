@@ -83,6 +83,33 @@ impl PairArgs {
     }
 }
 
+/// Arguments of `check`: can this cluster pull from this registry, and if not, why. With
+/// `probe`, a pod in the cluster tries to pull `image` (a repository and tag or digest in the
+/// registry), through AKS run-command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckArgs {
+    pub cluster: ClusterId,
+    pub registry: RegistryRef,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl CheckArgs {
+    /// A check runs after the pair's attach and detach jobs queued before it, so it sees them.
+    pub fn target_key(&self) -> String {
+        PairArgs {
+            cluster: self.cluster.clone(),
+            registry: self.registry.clone(),
+            group: None,
+            remove_group_grant: false,
+        }
+        .target_key()
+    }
+}
+
 /// Arguments of `kubelet-identity`: a user-assigned identity to create or adopt, the groups to
 /// add it to and the registries to grant it pull on, before any cluster uses it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use crate::azure::AzureClient;
 use crate::queue::{Handlers, NewJob, RetryPolicy};
 
 mod attach;
+pub mod check;
 mod detach;
 mod failures;
 mod grant;
@@ -22,14 +23,16 @@ mod membership;
 mod resolve;
 pub mod waits;
 
-pub use crate::domain::{KubeletIdentityArgs, PairArgs, RegistryRef};
+pub use crate::domain::{CheckArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use attach::Attach;
+pub use check::Check;
 pub use detach::Detach;
 pub use kubelet_identity::KubeletIdentity;
 
 pub const ATTACH: &str = "attach";
 pub const DETACH: &str = "detach";
 pub const KUBELET_IDENTITY: &str = "kubelet-identity";
+pub const CHECK: &str = "check";
 
 /// Budgets and limits of the Azure job kinds: how long each kind of Azure delay is waited out
 /// (flags and environment variables of `acr-attach serve`; the service configuration uses this
@@ -99,6 +102,11 @@ impl OpsSettings {
         self.bounded(NewJob::of::<Detach>(args), args.target_key(), Duration::ZERO)
     }
 
+    /// A check (read-only; ordered after the pair's attach and detach jobs).
+    pub fn check_job(&self, args: &CheckArgs) -> NewJob {
+        self.bounded(NewJob::of::<Check>(args), args.target_key(), Duration::ZERO)
+    }
+
     /// A kubelet-identity job (its deadline covers the replication and visibility budgets).
     pub fn kubelet_identity_job(&self, args: &KubeletIdentityArgs) -> NewJob {
         let waits = self.identity_replication_budget + self.membership_visibility_budget;
@@ -126,6 +134,7 @@ pub fn handlers(ops: Arc<Ops>) -> Handlers {
     Handlers::new()
         .job(Attach(ops.clone()))
         .job(Detach(ops.clone()))
+        .job(Check(ops.clone()))
         .job(KubeletIdentity(ops))
 }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::failures::{details, generic};
 use super::waits::{Verdict, Waits, condition, human, wait};
 use super::{Ops, RegistryRef};
-use crate::azure::{AzureErrorClass, CallContext, ClusterId, Registry};
+use crate::azure::{AzureErrorClass, CallContext, ClusterId, ManagedCluster, Registry};
 use crate::queue::{JobError, Outcome};
 
 /// A step either produced its value or asks the job to wait.
@@ -48,28 +48,48 @@ pub async fn grantee<C: Ser>(
     waits: &mut Waits,
     checkpoint: impl Fn(&Waits) -> C,
 ) -> Result<Step<Grantee>, JobError> {
-    let mc = match ops.azure.get_managed_cluster(call, cluster).await {
-        Ok(mc) => mc,
-        Err(e) if e.class() == AzureErrorClass::NotFound => {
-            return Err(JobError::permanent(
-                "ClusterNotFound",
-                format!(
-                    "the managed cluster {cluster} does not exist ({})",
-                    e.code.clone().unwrap_or_default()
-                ),
-            )
-            .with_details(details(&e)));
-        }
-        Err(e) => {
-            return Err(generic(
-                e,
-                "reading the managed cluster",
-                waits,
-                &ops.settings,
-                checkpoint,
-            ));
-        }
-    };
+    let mc = read_cluster(ops, call, cluster, waits, &checkpoint).await?;
+    grantee_of(ops, call, cluster, &mc, waits, checkpoint).await
+}
+
+/// GETs the cluster; a missing one is `ClusterNotFound`.
+pub async fn read_cluster<C: Ser>(
+    ops: &Ops,
+    call: &CallContext,
+    cluster: &ClusterId,
+    waits: &mut Waits,
+    checkpoint: impl Fn(&Waits) -> C,
+) -> Result<ManagedCluster, JobError> {
+    match ops.azure.get_managed_cluster(call, cluster).await {
+        Ok(mc) => Ok(mc),
+        Err(e) if e.class() == AzureErrorClass::NotFound => Err(JobError::permanent(
+            "ClusterNotFound",
+            format!(
+                "the managed cluster {cluster} does not exist ({})",
+                e.code.clone().unwrap_or_default()
+            ),
+        )
+        .with_details(details(&e))),
+        Err(e) => Err(generic(
+            e,
+            "reading the managed cluster",
+            waits,
+            &ops.settings,
+            checkpoint,
+        )),
+    }
+}
+
+/// The identity that pulls for a cluster just read: its kubelet identity, or the object id
+/// of its service principal (from Microsoft Graph); a cluster still being created is waited for.
+pub async fn grantee_of<C: Ser>(
+    ops: &Ops,
+    call: &CallContext,
+    cluster: &ClusterId,
+    mc: &ManagedCluster,
+    waits: &mut Waits,
+    checkpoint: impl Fn(&Waits) -> C,
+) -> Result<Step<Grantee>, JobError> {
     if let Some(oid) = mc.kubelet_object_id() {
         let object_id = Uuid::parse_str(oid).map_err(|_| {
             JobError::permanent(
@@ -159,6 +179,28 @@ pub async fn registry<C: Ser>(
     waits: &mut Waits,
     checkpoint: impl Fn(&Waits) -> C + Copy,
 ) -> Result<ResolvedRegistry, JobError> {
+    let reg = read_registry(ops, call, reference, waits, checkpoint).await?;
+    let role = crate::azure::pull_role_for(&reg);
+    let role_name = crate::azure::roles::pull_role_name(role);
+    Ok(ResolvedRegistry {
+        id: reg.id.clone(),
+        name: reg.name.clone(),
+        login_server: reg.login_server.clone(),
+        role_assignment_mode: reg.role_assignment_mode.as_str().to_string(),
+        role,
+        role_name: role_name.into(),
+    })
+}
+
+/// Finds the registry (by id, or by bare name through Azure Resource Graph) and GETs it:
+/// `RegistryNotFound` or `AmbiguousRegistryName` when it cannot.
+pub async fn read_registry<C: Ser>(
+    ops: &Ops,
+    call: &CallContext,
+    reference: &RegistryRef,
+    waits: &mut Waits,
+    checkpoint: impl Fn(&Waits) -> C + Copy,
+) -> Result<Registry, JobError> {
     let id = match reference {
         RegistryRef::Id(id) => id.clone(),
         RegistryRef::Name(name) => {
@@ -207,30 +249,18 @@ pub async fn registry<C: Ser>(
             }
         }
     };
-    let reg: Registry = match ops.azure.get_registry(call, &id).await {
-        Ok(r) => r,
-        Err(e) if e.class() == AzureErrorClass::NotFound => {
-            return Err(JobError::permanent(
-                "RegistryNotFound",
-                format!(
-                    "the registry {id} does not exist ({})",
-                    e.code.clone().unwrap_or_default()
-                ),
-            )
-            .with_details(details(&e)));
-        }
-        Err(e) => return Err(generic(e, "reading the registry", waits, &ops.settings, checkpoint)),
-    };
-    let role = crate::azure::pull_role_for(&reg);
-    let role_name = crate::azure::roles::pull_role_name(role);
-    Ok(ResolvedRegistry {
-        id: reg.id.clone(),
-        name: reg.name.clone(),
-        login_server: reg.login_server.clone(),
-        role_assignment_mode: reg.role_assignment_mode.as_str().to_string(),
-        role,
-        role_name: role_name.into(),
-    })
+    match ops.azure.get_registry(call, &id).await {
+        Ok(r) => Ok(r),
+        Err(e) if e.class() == AzureErrorClass::NotFound => Err(JobError::permanent(
+            "RegistryNotFound",
+            format!(
+                "the registry {id} does not exist ({})",
+                e.code.clone().unwrap_or_default()
+            ),
+        )
+        .with_details(details(&e))),
+        Err(e) => Err(generic(e, "reading the registry", waits, &ops.settings, checkpoint)),
+    }
 }
 
 /// The resolved registry's id, parsed (ARM returned it, so a failure is ARM's fault).

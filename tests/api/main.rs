@@ -5,6 +5,7 @@ mod auth;
 mod azure_app;
 mod azure_client;
 mod chaos;
+mod checks;
 mod clients;
 mod contract;
 mod detach;

@@ -36,6 +36,10 @@ pub struct ManagedCluster {
     pub service_principal_client_id: Option<String>,
     /// `properties.nodeResourceGroup`.
     pub node_resource_group: Option<String>,
+    /// `properties.powerState.code`: `Running` or `Stopped`.
+    pub power_state: Option<String>,
+    /// `properties.apiServerAccessProfile.disableRunCommand`.
+    pub run_command_disabled: bool,
 }
 
 impl ManagedCluster {
@@ -79,6 +83,10 @@ struct WireClusterProps {
     service_principal_profile: Option<WireSpProfile>,
     #[serde(default)]
     node_resource_group: Option<String>,
+    #[serde(default)]
+    power_state: Option<serde_json::Value>,
+    #[serde(default)]
+    api_server_access_profile: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -99,28 +107,38 @@ pub(crate) struct WireCluster {
 
 impl From<WireCluster> for ManagedCluster {
     fn from(w: WireCluster) -> Self {
-        let p = w.properties;
-        let (provisioning_state, kubelet_identity, sp, node_rg) = match p {
-            Some(p) => (
-                p.provisioning_state,
-                p.identity_profile.and_then(|m| {
-                    m.into_iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("kubeletidentity"))
-                        .map(|(_, v)| v)
-                }),
-                p.service_principal_profile.and_then(|s| s.client_id),
-                p.node_resource_group,
-            ),
-            None => (None, None, None, None),
+        let Some(p) = w.properties else {
+            return ManagedCluster {
+                id: w.id,
+                name: w.name,
+                location: w.location,
+                provisioning_state: None,
+                kubelet_identity: None,
+                service_principal_client_id: None,
+                node_resource_group: None,
+                power_state: None,
+                run_command_disabled: false,
+            };
         };
         ManagedCluster {
             id: w.id,
             name: w.name,
             location: w.location,
-            provisioning_state,
-            kubelet_identity,
-            service_principal_client_id: sp,
-            node_resource_group: node_rg,
+            provisioning_state: p.provisioning_state,
+            kubelet_identity: p.identity_profile.and_then(|m| {
+                m.into_iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("kubeletidentity"))
+                    .map(|(_, v)| v)
+            }),
+            service_principal_client_id: p.service_principal_profile.and_then(|s| s.client_id),
+            node_resource_group: p.node_resource_group,
+            power_state: p
+                .power_state
+                .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string)),
+            run_command_disabled: p
+                .api_server_access_profile
+                .and_then(|v| v.get("disableRunCommand").and_then(|d| d.as_bool()))
+                .unwrap_or(false),
         }
     }
 }

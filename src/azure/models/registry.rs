@@ -53,7 +53,7 @@ impl<'de> Deserialize<'de> for RoleAssignmentMode {
 }
 
 /// A container registry, reduced to what attach and its diagnostics need.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Registry {
     /// ARM id in ARM's canonical casing (use it as the role-assignment scope).
@@ -80,6 +80,12 @@ pub struct Registry {
     pub aad_auth_as_arm_policy: Option<String>,
     /// `sku.name`.
     pub sku: Option<String>,
+    /// `properties.networkRuleSet.ipRules`: the allowed addresses (CIDR or IP).
+    pub ip_rules: Vec<String>,
+    /// `properties.dataEndpointHostNames`.
+    pub data_endpoint_host_names: Vec<String>,
+    /// `properties.privateEndpointConnections[].properties.privateLinkServiceConnectionState.status`.
+    pub private_endpoint_states: Vec<String>,
 }
 
 impl Registry {
@@ -108,6 +114,10 @@ struct WireRegistryProps {
     data_endpoint_enabled: Option<bool>,
     #[serde(default)]
     policies: Option<serde_json::Value>,
+    #[serde(default)]
+    data_endpoint_host_names: Option<Vec<String>>,
+    #[serde(default)]
+    private_endpoint_connections: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +155,29 @@ impl From<WireRegistry> for Registry {
             data_endpoint_enabled: p.data_endpoint_enabled,
             aad_auth_as_arm_policy: str_at(&p.policies, &["azureADAuthenticationAsArmPolicy", "status"]),
             sku: str_at(&w.sku, &["name"]),
+            ip_rules: p
+                .network_rule_set
+                .as_ref()
+                .and_then(|n| n.get("ipRules"))
+                .and_then(|r| r.as_array())
+                .map(|rules| {
+                    rules
+                        .iter()
+                        .filter_map(|r| r.get("value").and_then(|v| v.as_str()).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            data_endpoint_host_names: p.data_endpoint_host_names.unwrap_or_default(),
+            private_endpoint_states: p
+                .private_endpoint_connections
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/properties/privateLinkServiceConnectionState/status")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string)
+                })
+                .collect(),
         }
     }
 }
