@@ -6,6 +6,9 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod drift;
+pub use drift::{Drift, REPAIRER, Seen};
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
@@ -15,7 +18,8 @@ pub struct Attachment {
     pub registry_key: String,
     pub cluster_id: String,
     pub registry_id: String,
-    /// `attached` or `detached`.
+    /// `attached`, `detached`, or `drifted` (Azure no longer shows the attachment: see
+    /// `driftReason`).
     pub state: String,
     /// The grantee: the kubelet identity (or the cluster's service principal).
     pub principal_id: Option<Uuid>,
@@ -32,6 +36,13 @@ pub struct Attachment {
     /// The job that verified it.
     pub last_job_id: Uuid,
     pub updated_at: DateTime<Utc>,
+    /// While `drifted`: `assignmentGone`, `kubeletIdentityChanged`, `clusterGone`,
+    /// `registryGone`, `registryMoved` or `modeSwitched` (README "Drift").
+    pub drift_reason: Option<String>,
+    /// While `drifted`: when the drift (with this reason) was first seen.
+    pub drifted_at: Option<DateTime<Utc>>,
+    /// The attach job `--repair-drift` enqueued for the latest drift, if any.
+    pub repair_job_id: Option<Uuid>,
 }
 
 /// A verified state to record.
@@ -83,7 +94,7 @@ impl AttachmentStore {
                role_definition_id = EXCLUDED.role_definition_id, role_name = EXCLUDED.role_name, \
                assignment_id = EXCLUDED.assignment_id, via = EXCLUDED.via, \
                membership_added = EXCLUDED.membership_added, verified_at = now(), \
-               last_job_id = EXCLUDED.last_job_id, updated_at = now()",
+               last_job_id = EXCLUDED.last_job_id, updated_at = now(), drift_reason = NULL, drifted_at = NULL",
         )
         .bind(v.cluster_id)
         .bind(v.registry_id)
@@ -134,8 +145,9 @@ impl AttachmentStore {
         Ok(())
     }
 
-    /// Registries (ids) other than `registry_key` that `member` is attached to through `group`:
-    /// the membership still serves them.
+    /// Registries (ids) other than `registry_key` that `member` is attached to through `group`
+    /// (drifted ones too: nobody detached them, and a repair needs the membership): the
+    /// membership still serves them.
     pub async fn others_through_group(
         &self,
         group: Uuid,
@@ -144,8 +156,8 @@ impl AttachmentStore {
         registry_key: &str,
     ) -> sqlx::Result<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT registry_id FROM attachment WHERE state = 'attached' AND via = $1 AND principal_id = $2 \
-               AND NOT (cluster_key = $3 AND registry_key = $4) ORDER BY registry_id",
+            "SELECT registry_id FROM attachment WHERE state IN ('attached', 'drifted') AND via = $1 \
+               AND principal_id = $2 AND NOT (cluster_key = $3 AND registry_key = $4) ORDER BY registry_id",
         )
         .bind(via_group(group))
         .bind(member)

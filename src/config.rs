@@ -205,6 +205,8 @@ impl Config {
                 fmt_duration(self.ops.group_propagation_budget),
             ),
             ("job_deadline", fmt_duration(self.ops.job_deadline)),
+            ("verify_interval", self.ops.drift.verify_interval.to_string()),
+            ("repair_drift", self.ops.drift.repair_drift.to_string()),
             ("azure", self.azure.to_string()),
             (
                 "simulator",

@@ -39,6 +39,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Some(world) => Some(crate::simulated::start_file(&world, &mut config).await?),
             None => None,
         };
+        if sim.is_some() && config.ops.secrets_key.is_none() {
+            // Demo mode: import credentials are sealed with a key made now (lost at restart).
+            config.ops.secrets_key = Some(crate::secrets::SecretKey::generate());
+        }
         (config, sim)
     };
     #[cfg(not(feature = "simulator"))]
@@ -63,6 +67,7 @@ impl Application {
             ops::handlers(Arc::new(Ops {
                 azure,
                 attachments: AttachmentStore::new(pool.clone()),
+                imports: crate::imports::ImportStore::new(pool.clone()),
                 settings,
             }))
         })
@@ -81,6 +86,12 @@ impl Application {
         let store = JobStore::new(pool.clone());
         let handlers = handlers(&pool);
         let background = CancellationToken::new();
+        // Every replica schedules the drift sweep; one runs per interval (ops::drift::schedule).
+        tokio::spawn(ops::drift::schedule(
+            store.clone(),
+            config.ops.clone(),
+            background.clone(),
+        ));
         let (authenticator, policy) = if config.mode.api() {
             tokio::spawn(api::idempotency::prune(
                 pool.clone(),

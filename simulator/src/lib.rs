@@ -13,6 +13,7 @@ mod faults;
 mod graph;
 mod keys;
 mod metadata;
+mod registry;
 mod reply;
 mod server;
 mod state;
@@ -29,6 +30,8 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use arm::{ImageImport, ImportStatus, RunCommand};
+pub use registry::{ExternalRegistry, IpRule, NetworkRuleSet, PrivateEndpointConnection, Repositories, derived_digest};
 pub use state::CallRecord;
 /// The simulator's throwaway PKI, for other local HTTPS test servers that clients must trust
 /// the same way (a CA PEM plus a rustls server config for the loopback names).
@@ -311,6 +314,17 @@ impl Simulator {
             written_at: None,
             deleted_at: None,
         });
+    }
+
+    /// Every AKS run-command submitted so far, in order, with its result once finished (the
+    /// simulator finishes commands on time even when nobody polls).
+    pub fn run_commands(&self) -> Vec<RunCommand> {
+        self.inner.shared.lock().run_commands.clone()
+    }
+
+    /// Every ACR `importImage` submitted so far, in order, with its status.
+    pub fn imports(&self) -> Vec<ImageImport> {
+        self.inner.shared.lock().imports.clone()
     }
 
     /// Every request served so far, in order.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::arm::ClusterOperation;
+use crate::arm::{ClusterOperation, ImageImport, RunCommand};
 use crate::faults::Rng;
 use crate::keys::KeyRing;
 use crate::world::{RoleAssignmentRecord, World};
@@ -72,6 +72,10 @@ pub(crate) struct State {
     pub membership_log: Vec<MembershipChange>,
     /// Managed-cluster writes, for AKS's operation-status endpoint.
     pub cluster_operations: Vec<ClusterOperation>,
+    /// AKS run-commands, submitted and finished.
+    pub run_commands: Vec<RunCommand>,
+    /// ACR image imports.
+    pub imports: Vec<ImageImport>,
 }
 
 /// Shared, immutable-after-start facts plus the locked state.
@@ -126,6 +130,8 @@ impl Shared {
                 principal_epochs: HashMap::new(),
                 membership_log: Vec::new(),
                 cluster_operations: Vec::new(),
+                run_commands: Vec::new(),
+                imports: Vec::new(),
             }),
         }
     }

@@ -9,6 +9,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{ExternalRegistry, NetworkRuleSet, PrivateEndpointConnection, Repositories, fill_digests};
+
 /// The whole simulated tenant, so tests and demos can describe Azure as data instead of code.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -39,6 +41,9 @@ pub struct World {
     /// API applications callers can get access tokens for, with their app roles and who holds them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applications: Vec<Application>,
+    /// Registries outside the tenant (Docker Hub, MCR...) images can be imported or pulled from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_registries: Vec<ExternalRegistry>,
     /// Fault and timing knobs; all default to "behave like a healthy, consistent Azure".
     #[serde(default)]
     pub behaviour: Behaviour,
@@ -199,6 +204,15 @@ pub struct ManagedCluster {
     /// Tags (a `PUT` of the cluster replaces them).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The cluster's egress IP, matched against registries' `ipRules` (default `20.50.0.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_ip: Option<String>,
+    /// The cluster's own firewall drops traffic to registries: pulls time out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub egress_blocked: bool,
+    /// `properties.apiServerAccessProfile.disableRunCommand`: run-command is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_run_command: bool,
     /// Not in world files: while a `PUT` runs, the simulator time (seconds since start) when it
     /// ends; the cluster reads `Updating` until then.
     #[serde(skip)]
@@ -236,6 +250,47 @@ pub struct Registry {
     /// Login server (default `<lowercase name>.azurecr.io`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_server: Option<String>,
+    /// `Enabled` (default) or `Disabled`.
+    #[serde(default = "default_enabled")]
+    pub public_network_access: String,
+    /// The IP firewall (default: allow everything).
+    #[serde(default)]
+    pub network_rule_set: NetworkRuleSet,
+    /// Unauthenticated pulls are allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous_pull_enabled: bool,
+    /// Dedicated data endpoints (`<name>.<region>.data.azurecr.io`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_endpoint_enabled: bool,
+    /// Private endpoint connections; an `Approved` one lets clusters in through private link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_endpoint_connections: Vec<PrivateEndpointConnection>,
+    /// Contents: repository → tag → digest (an empty digest is derived).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::registry::repositories"
+    )]
+    pub repositories: Repositories,
+    /// Resource tags (`PATCH` replaces them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Registry {
+    /// The login server: the world's, else `<lowercase name>.azurecr.io`.
+    pub fn login(&self) -> String {
+        self.login_server
+            .clone()
+            .unwrap_or_else(|| format!("{}.azurecr.io", self.name.to_ascii_lowercase()))
+    }
+}
+
+impl ManagedCluster {
+    /// The egress IP registries see (default `20.50.0.1`).
+    pub fn egress_ip(&self) -> &str {
+        self.outbound_ip.as_deref().unwrap_or("20.50.0.1")
+    }
 }
 
 /// A user-assigned managed identity.
@@ -553,6 +608,16 @@ pub struct Behaviour {
     /// How long a managed cluster `PUT` runs (it reads `Updating` meanwhile). Fractions allowed.
     #[serde(default = "default_cluster_update_seconds")]
     pub managed_cluster_update_seconds: f64,
+    /// How long an AKS run-command runs before its result is ready. Fractions allowed.
+    #[serde(default = "default_run_command_seconds")]
+    pub run_command_seconds: f64,
+    /// How long an ACR `importImage` runs. Fractions allowed.
+    #[serde(default = "default_import_seconds")]
+    pub import_seconds: f64,
+    /// A role assignment younger than this does not yet let kubelet pull (Entra and ACR
+    /// propagation). Fractions allowed.
+    #[serde(default)]
+    pub pull_permission_propagation_seconds: f64,
 }
 
 impl Default for Behaviour {
@@ -602,6 +667,15 @@ fn default_writes() -> Bucket {
 }
 fn default_cluster_update_seconds() -> f64 {
     1.0
+}
+fn default_run_command_seconds() -> f64 {
+    2.0
+}
+fn default_import_seconds() -> f64 {
+    1.0
+}
+fn default_enabled() -> String {
+    "Enabled".into()
 }
 fn default_page_size() -> usize {
     100
@@ -727,8 +801,28 @@ impl World {
                         "cluster {} needs kubeletIdentity or servicePrincipalClientId",
                         mc.name
                     );
+                    anyhow::ensure!(
+                        mc.egress_ip().parse::<std::net::Ipv4Addr>().is_ok(),
+                        "cluster {}: outboundIp '{}' is not an IPv4 address",
+                        mc.name,
+                        mc.egress_ip()
+                    );
+                }
+                for r in &rg.registries {
+                    crate::registry::validate(r)?;
                 }
             }
+        }
+        for x in &self.external_registries {
+            anyhow::ensure!(
+                !x.login_server.is_empty(),
+                "externalRegistries[].loginServer must not be empty"
+            );
+            anyhow::ensure!(
+                x.username.is_some() == x.password.is_some(),
+                "external registry {}: username and password go together",
+                x.login_server
+            );
         }
         Ok(())
     }
@@ -775,6 +869,17 @@ impl World {
             }
         }
         self.directory.extend(extra);
+        for sub in &mut self.subscriptions {
+            for rg in &mut sub.resource_groups {
+                for r in &mut rg.registries {
+                    let login = r.login();
+                    fill_digests(&login, &mut r.repositories);
+                }
+            }
+        }
+        for x in &mut self.external_registries {
+            fill_digests(&x.login_server, &mut x.repositories);
+        }
     }
 
     /// Finds a directory object by object id (case-insensitive).

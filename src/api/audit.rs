@@ -15,11 +15,12 @@ use super::policy::Action;
 use crate::audit::{AuditFilter, AuditRecord};
 
 /// The actions the trail records.
-const AUDITED: [Action; 6] = [
+const AUDITED: [Action; 7] = [
     Action::Attach,
     Action::Detach,
     Action::Check,
     Action::Probe,
+    Action::Import,
     Action::PrepareKubeletIdentity,
     Action::Cancel,
 ];
@@ -65,6 +66,7 @@ enum AuditedAction {
     Detach,
     Check,
     Probe,
+    Import,
     PrepareKubeletIdentity,
     Cancel,
 }

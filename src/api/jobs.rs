@@ -41,7 +41,8 @@ pub struct JobView {
     /// What the job acts on; jobs of one target run one at a time, in order.
     pub target: Option<String>,
     /// The job's arguments, as accepted (ids in canonical form): `PairJobInput` for `attach` and
-    /// `detach`, `CheckJobInput` for `check`, `KubeletIdentityJobInput` for `kubelet-identity`.
+    /// `detach`, `CheckJobInput` for `check`, `ImportJobInput` for `import`, `VerifyJobInput` for
+    /// `verify`, `KubeletIdentityJobInput` for `kubelet-identity`.
     #[schema(value_type = JobInputSchema)]
     pub input: Value,
     /// Attempts consumed (failures and rescues; waits do not count).
@@ -63,8 +64,8 @@ pub struct JobView {
     #[schema(value_type = Option<WaitRecordSchema>)]
     pub wait: Option<WaitRecord>,
     pub cancel_requested: bool,
-    /// The job's result once it succeeded: `AttachResult`, `DetachResult`, `CheckResult` or
-    /// `KubeletIdentityResult`, by `kind`.
+    /// The job's result once it succeeded: `AttachResult`, `DetachResult`, `CheckResult`,
+    /// `ImportResult`, `VerifyResult` or `KubeletIdentityResult`, by `kind`.
     #[schema(value_type = Option<JobResultSchema>)]
     pub result: Option<Value>,
     /// Why the job failed (when `status` is Failed).
@@ -155,14 +156,18 @@ pub enum JobKind {
     Attach,
     Detach,
     Check,
+    Import,
+    Verify,
     KubeletIdentity,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Attach,
         JobKind::Detach,
         JobKind::Check,
+        JobKind::Import,
+        JobKind::Verify,
         JobKind::KubeletIdentity,
     ];
 
@@ -171,6 +176,8 @@ impl JobKind {
             JobKind::Attach => crate::ops::ATTACH,
             JobKind::Detach => crate::ops::DETACH,
             JobKind::Check => crate::ops::CHECK,
+            JobKind::Import => crate::ops::IMPORT,
+            JobKind::Verify => crate::ops::VERIFY,
             JobKind::KubeletIdentity => crate::ops::KUBELET_IDENTITY,
         }
     }
@@ -433,6 +440,23 @@ pub async fn submit(
     raw_body: &[u8],
     new: NewJob,
 ) -> ApiResult<Response> {
+    submit_with_secret(state, access, granted, scope, path, key, raw_body, new, None).await
+}
+
+/// [`submit`], sealing `secret` for a new job in the same transaction (a deduplicated or
+/// replayed request keeps the first job's secret; this one is dropped unread).
+#[allow(clippy::too_many_arguments)]
+pub async fn submit_with_secret(
+    state: &AppState,
+    access: &Access,
+    granted: Granted,
+    scope: &str,
+    path: &str,
+    key: Option<String>,
+    raw_body: &[u8],
+    new: NewJob,
+    secret: Option<(crate::secrets::SecretKey, Vec<u8>)>,
+) -> ApiResult<Response> {
     let principal = access.caller.principal();
     let key = Key::new(&principal, scope, key, path, raw_body);
     let mut tx = state.pool.begin().await?;
@@ -444,6 +468,10 @@ pub async fn submit(
         Some((status, job_id)) => (status, job_id, None),
         None => {
             let enq = state.store.enqueue(&mut tx, &new).await?;
+            if let (Some((seal_key, plain)), false) = (&secret, enq.deduplicated) {
+                let (nonce, sealed) = seal_key.seal(enq.job.id, plain);
+                crate::imports::ImportStore::put_secret(&mut tx, enq.job.id, &nonce, &sealed).await?;
+            }
             let status = submit_status(enq.deduplicated);
             state.store.add_requester(&mut tx, enq.job.id, &principal).await?;
             if let Some(key) = &key {
@@ -514,6 +542,22 @@ pub struct CheckJobInput {
     probe: Option<bool>,
     /// The image a probe pulls (absent when not given).
     image: Option<String>,
+}
+
+/// The arguments of an `import` job (never credentials: only whether some are sealed).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ImportJobInput {
+    #[schema(value_type = RegistryRefSchema)]
+    registry: String,
+    /// `{registryId | loginServer, image}`.
+    #[schema(value_type = Object)]
+    source: Value,
+    target_tags: Option<Vec<String>>,
+    mode: String,
+    /// Present (true) when source credentials are sealed with the job.
+    credentials: Option<bool>,
 }
 
 /// The arguments of a `kubelet-identity` job.
@@ -672,9 +716,15 @@ macro_rules! choice_component {
 choice_component!(
     JobInputSchema,
     "JobInput",
-    "The job's arguments, by kind: attach and detach take a pair, check a pair and a probe, kubelet-identity an identity.",
+    "The job's arguments, by kind: attach and detach take a pair, check a pair and a probe, import a source and a target, verify a window, kubelet-identity an identity.",
     AnyOfBuilder,
-    [PairJobInput, CheckJobInput, KubeletIdentityJobInput]
+    [
+        PairJobInput,
+        CheckJobInput,
+        ImportJobInput,
+        super::verify_schemas::VerifyJobInput,
+        KubeletIdentityJobInput
+    ]
 );
 
 choice_component!(
@@ -686,6 +736,8 @@ choice_component!(
         AttachResult,
         DetachResult,
         super::checks::CheckResult,
+        super::imports::ImportResult,
+        super::verify_schemas::VerifyResult,
         KubeletIdentityResult
     ]
 );

@@ -30,12 +30,14 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod imports;
 mod job_schemas;
 pub mod jobs;
 pub mod kubelet_identities;
 mod middleware;
 pub mod policy;
 pub mod rate_limit;
+mod verify_schemas;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -59,6 +61,7 @@ poll the job for its state, result and timeline."),
     tags(
         (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
         (name = "checks", description = "Can a cluster pull from a registry, and if not, why"),
+        (name = "imports", description = "Put an image into a registry (az acr import)"),
         (name = "kubelet identities", description = "Prepare a kubelet identity (groups, grants) before the cluster exists"),
         (name = "jobs", description = "Every long-running request is a job"),
         (name = "audit", description = "Who asked for what, and what the policy decided"),
@@ -96,6 +99,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(attachments::attach, attachments::list_attachments))
         .routes(routes!(attachments::detach))
         .routes(routes!(checks::check))
+        .routes(routes!(imports::import))
         .routes(routes!(kubelet_identities::prepare))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))

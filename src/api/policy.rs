@@ -36,6 +36,9 @@ pub enum Action {
     Check,
     /// Check with a probe: run a pod in the cluster, through AKS run-command, that pulls an image.
     Probe,
+    /// Import an image into a registry (from a registry of the tenant, read with acr-attach's
+    /// identity, or from any registry by login server).
+    Import,
     PrepareKubeletIdentity,
     /// Read the caller's own jobs, and the attachments view.
     Read,
@@ -56,6 +59,7 @@ impl Action {
             Action::Detach => "detach",
             Action::Check => "check",
             Action::Probe => "probe",
+            Action::Import => "import",
             Action::PrepareKubeletIdentity => "prepareKubeletIdentity",
             Action::Read => "read",
             Action::ReadAllJobs => "readAllJobs",
@@ -80,6 +84,12 @@ pub enum Ask<'a> {
         groups: &'a [Uuid],
         registries: &'a [RegistryRef],
     },
+    /// An import into `registry`; a `source` registry of the tenant must be covered too (acr-attach
+    /// reads it with its own identity, so the caller must be allowed to use it).
+    Import {
+        registry: &'a RegistryRef,
+        source: Option<&'a RegistryRef>,
+    },
     /// Actions without resources (read, cancel, audit).
     Plain(Action),
 }
@@ -89,6 +99,7 @@ impl Ask<'_> {
         match self {
             Ask::Pair { action, .. } | Ask::Plain(action) => *action,
             Ask::KubeletIdentity { .. } => Action::PrepareKubeletIdentity,
+            Ask::Import { .. } => Action::Import,
         }
     }
 }
@@ -254,6 +265,15 @@ impl Rule {
                     group.filter(|g| !group_ok(g)).map(|g| format!("group {g}"))
                 }
             }
+            Ask::Import { registry, source } => {
+                if !registry_ok(registry) {
+                    Some(format!("registry {registry}"))
+                } else {
+                    source
+                        .filter(|s| !registry_ok(s))
+                        .map(|s| format!("the source registry {s}"))
+                }
+            }
             Ask::KubeletIdentity {
                 identity,
                 groups,
@@ -351,6 +371,11 @@ impl Policy {
             if pair && (rule.clusters.is_empty() || rule.registries.is_empty()) {
                 return Err(format!(
                     "rules[{i}]: attach/detach/check/probe need 'clusters' and 'registries' (scope patterns, or \"*\")"
+                ));
+            }
+            if rule.actions.contains(&Action::Import) && rule.registries.is_empty() {
+                return Err(format!(
+                    "rules[{i}]: import needs 'registries' (scope patterns, or \"*\")"
                 ));
             }
             if rule.actions.contains(&Action::PrepareKubeletIdentity) && rule.identities.is_empty() {
@@ -549,6 +574,40 @@ mod tests {
             },
         );
         assert!(!d.allowed && d.reason.contains("resource id"), "{d:?}");
+    }
+
+    #[test]
+    fn an_import_needs_the_target_and_a_source_by_id_covered() {
+        let p = Policy::parse(&format!(
+            r#"{{ "rules": [ {{ "name": "importer", "callers": {{ "apiKeys": ["ci"] }}, "actions": ["import"],
+                 "registries": ["/subscriptions/{SUB1}"] }} ] }}"#
+        ))
+        .unwrap();
+        let ci = Caller::api_key("ci".into());
+        let (ours, theirs) = (registry(SUB1), registry(SUB2));
+        let ask = |source| Ask::Import {
+            registry: &ours,
+            source,
+        };
+        assert!(p.decide(&ci, &ask(None)).allowed);
+        assert!(p.decide(&ci, &ask(Some(&ours))).allowed);
+        // Another team's registry as the source: acr-attach would read it for the caller.
+        let d = p.decide(&ci, &ask(Some(&theirs)));
+        assert!(!d.allowed && d.reason.contains("source registry"), "{d:?}");
+        let d = p.decide(
+            &ci,
+            &Ask::Import {
+                registry: &theirs,
+                source: None,
+            },
+        );
+        assert!(!d.allowed, "{d:?}");
+        assert!(
+            Policy::parse(
+                r#"{ "rules": [ { "name": "x", "callers": { "apiKeys": ["ci"] }, "actions": ["import"] } ] }"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -11,16 +11,13 @@ use super::ids::{
     ClusterId, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };
 use super::models::{
-    ArgResponse, Deleted, ManagedCluster, Permission, Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate,
-    RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster, WireIdentity, WireRegistry,
-    WireRoleAssignment, WireRoleDefinition,
+    ClusterSummary, Deleted, ManagedCluster, Permission, Registry, RegistrySummary, RoleAssignment,
+    RoleAssignmentCreate, RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster, WireIdentity,
+    WireRegistry, WireRoleAssignment, WireRoleDefinition,
 };
 use reqwest::Method;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// Subscriptions per Resource Graph query (ARG recommends batches below ~300).
-const ARG_SUBSCRIPTION_BATCH: usize = 250;
 
 /// The exact KQL used to find registries by name (the simulator implements this subset).
 /// `name` must be a validated [`RegistryName`] (letters and digits only), so nothing can be injected.
@@ -30,6 +27,12 @@ pub fn registry_by_name_query(name: &RegistryName) -> String {
         name.as_str()
     )
 }
+
+/// Clusters and the identity that pulls for them (the simulator implements this subset).
+pub const CLUSTER_IDENTITIES_QUERY: &str = "resources | where type =~ 'microsoft.containerservice/managedclusters' | project id, kubeletObjectId = tostring(properties.identityProfile.kubeletidentity.objectId)";
+
+/// Registries with the columns of [`RegistrySummary`] (the permission mode picks the pull role).
+pub const REGISTRIES_QUERY: &str = "resources | where type =~ 'microsoft.containerregistry/registries' | project id, name, type, subscriptionId, resourceGroup, location, loginServer = tostring(properties.loginServer), roleAssignmentMode = tostring(properties.roleAssignmentMode)";
 
 /// A write the guard in [`super::roles`] refused: never sent, never retried.
 fn refused(operation: &str, why: String) -> AzureError {
@@ -46,7 +49,7 @@ fn with(mut segments: Vec<String>, more: &[&str]) -> Vec<String> {
 }
 
 impl AzureClient {
-    async fn arm(
+    pub(super) async fn arm(
         &self,
         ctx: &CallContext,
         operation: &'static str,
@@ -112,70 +115,44 @@ impl AzureClient {
         name: &RegistryName,
         subscriptions: &[SubscriptionId],
     ) -> Result<Vec<RegistrySummary>, AzureError> {
-        const OP: &str = "find_registries_by_name";
-        let query = registry_by_name_query(name);
-        let url = self.url(
-            Service::Arm,
-            &with(Vec::new(), &["providers", "Microsoft.ResourceGraph", "resources"]),
-            Some(format!(
-                "api-version={}",
-                super::client::encode_query_value(&self.inner.api.resource_graph)
-            )),
-        );
-        let batches: Vec<Vec<String>> = if subscriptions.is_empty() {
-            vec![Vec::new()]
-        } else {
-            subscriptions
-                .chunks(ARG_SUBSCRIPTION_BATCH)
-                .map(|c| c.iter().map(|s| s.to_string()).collect())
-                .collect()
-        };
+        let rows: Vec<RegistrySummary> = self
+            .resource_graph(
+                ctx,
+                "find_registries_by_name",
+                &registry_by_name_query(name),
+                subscriptions,
+            )
+            .await?;
         let mut out: Vec<RegistrySummary> = Vec::new();
-        for batch in batches {
-            let mut skip_token: Option<String> = None;
-            for page in 0.. {
-                if page >= super::client::MAX_PAGES {
-                    return Err(AzureError::new(
-                        OP,
-                        ErrorKind::Refused,
-                        "too many Resource Graph pages; stopping",
-                    ));
-                }
-                let mut options = serde_json::json!({ "resultFormat": "objectArray" });
-                if let Some(t) = &skip_token {
-                    options["$skipToken"] = serde_json::Value::String(t.clone());
-                }
-                let mut body = serde_json::json!({ "query": query, "options": options });
-                if !batch.is_empty() {
-                    body["subscriptions"] = serde_json::json!(batch);
-                }
-                let resp = self.arm(ctx, OP, Method::POST, url.clone(), Some(&body)).await?;
-                if resp.status != 200 {
-                    return Err(resp.into_error());
-                }
-                let r: ArgResponse = resp.json()?;
-                let rows: Vec<RegistrySummary> = match r.data {
-                    serde_json::Value::Null => Vec::new(),
-                    data => serde_json::from_value(data).map_err(|e| {
-                        AzureError::new(
-                            OP,
-                            ErrorKind::Decode,
-                            format!("Resource Graph rows are not registries: {e}"),
-                        )
-                    })?,
-                };
-                for row in rows {
-                    if !out.iter().any(|r| r.id.eq_ignore_ascii_case(&row.id)) {
-                        out.push(row);
-                    }
-                }
-                match r.skip_token.filter(|t| !t.is_empty()) {
-                    Some(t) if Some(&t) != skip_token.as_ref() => skip_token = Some(t),
-                    _ => break,
-                }
+        for row in rows {
+            if !out.iter().any(|r| r.id.eq_ignore_ascii_case(&row.id)) {
+                out.push(row);
             }
         }
         Ok(out)
+    }
+
+    /// Every managed cluster in `subscriptions` with its kubelet identity, through Resource
+    /// Graph ([`CLUSTER_IDENTITIES_QUERY`]): the drift sweep reads clusters in bulk, not one
+    /// `GET` each.
+    pub async fn cluster_identities(
+        &self,
+        ctx: &CallContext,
+        subscriptions: &[SubscriptionId],
+    ) -> Result<Vec<ClusterSummary>, AzureError> {
+        self.resource_graph(ctx, "cluster_identities", CLUSTER_IDENTITIES_QUERY, subscriptions)
+            .await
+    }
+
+    /// Every registry in `subscriptions` with its permission mode, through Resource Graph
+    /// ([`REGISTRIES_QUERY`]).
+    pub async fn registries_in(
+        &self,
+        ctx: &CallContext,
+        subscriptions: &[SubscriptionId],
+    ) -> Result<Vec<RegistrySummary>, AzureError> {
+        self.resource_graph(ctx, "registries_in", REGISTRIES_QUERY, subscriptions)
+            .await
     }
 
     /// `PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.

@@ -115,6 +115,16 @@ impl Resp {
         })
     }
 
+    /// A response header, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header_str(&self.headers, name)
+    }
+
+    /// `Retry-After`, seconds or an HTTP date.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        header_str(&self.headers, "retry-after").and_then(|v| parse_retry_after(&v, chrono::Utc::now()))
+    }
+
     fn request_id(&self) -> Option<String> {
         header_str(&self.headers, "x-ms-request-id").or_else(|| header_str(&self.headers, "request-id"))
     }

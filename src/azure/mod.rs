@@ -27,8 +27,11 @@ mod context;
 pub mod credential;
 pub mod error;
 mod graph;
+mod import;
 pub mod models;
+mod resource_graph;
 pub mod roles;
+mod run_command;
 
 /// The ids the client takes and returns (defined in the domain layer).
 pub use crate::domain::ids::{
@@ -44,6 +47,7 @@ pub use config::{
 pub use context::{CallContext, CallRecord};
 pub use credential::build_credential;
 pub use error::{AuthorizationDenied, AzureError, AzureErrorClass, AzureErrorInfo, ErrorDetail, ErrorKind};
+pub use import::{ImportRequest, ImportSource, ImportState, SourceCredentials};
 pub use models::{
     Deleted, DirectoryObject, Group, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
     Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleAssignmentMode,
@@ -53,3 +57,4 @@ pub use roles::{
     ACR_PULL, ASSIGNMENT_NAMESPACE, CONTAINER_REGISTRY_REPOSITORY_READER, assignment_name, permits, pull_role_for,
     role_definition_id,
 };
+pub use run_command::{CommandResult, CommandState};

@@ -110,6 +110,43 @@ impl CheckArgs {
     }
 }
 
+/// Arguments of `import`: copy an image into a registry (`az acr import`). Source credentials
+/// are never here: when `credentials` is true they are sealed in the job's secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportArgs {
+    /// The target registry.
+    pub registry: RegistryRef,
+    pub source: ImportSourceArgs,
+    /// `repository:tag` in the target; empty: the source's repository and tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_tags: Vec<String>,
+    /// `NoForce` (default: fail if a target tag exists) or `Force`.
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials: bool,
+}
+
+/// An import's source: a registry of the tenant by resource id, or any registry by login
+/// server; and the image in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSourceArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<RegistryId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_server: Option<String>,
+    /// `repository:tag` or `repository@sha256:digest`.
+    pub image: String,
+}
+
+impl ImportArgs {
+    /// Imports into one registry run one at a time, in order.
+    pub fn target_key(&self) -> String {
+        format!("import:{}", self.registry.name().to_ascii_lowercase())
+    }
+}
+
 /// Arguments of `kubelet-identity`: a user-assigned identity to create or adopt, the groups to
 /// add it to and the registries to grant it pull on, before any cluster uses it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

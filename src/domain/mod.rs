@@ -4,7 +4,7 @@
 pub mod args;
 pub mod ids;
 
-pub use args::{CheckArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
+pub use args::{CheckArgs, ImportArgs, ImportSourceArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use ids::{
     ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };

@@ -84,14 +84,7 @@ struct Progress {
     waits: Waits,
 }
 
-impl Snapshot for Progress {
-    fn snapshot(&self, waits: &Waits) -> Progress {
-        Progress {
-            waits: waits.clone(),
-            ..self.clone()
-        }
-    }
-}
+crate::ops::waits::snapshot_with_waits!(Progress);
 
 impl MembershipSlots for Progress {
     fn slot(&mut self, group: Uuid) -> &mut Option<Membership> {

@@ -13,26 +13,32 @@ use crate::queue::{Handlers, NewJob, RetryPolicy};
 mod attach;
 pub mod check;
 mod detach;
+pub mod drift;
 mod failures;
 mod grant;
 mod group_attach;
 mod group_detach;
 mod group_guard;
+pub mod import;
 mod kubelet_identity;
 mod membership;
 mod resolve;
 pub mod waits;
 
-pub use crate::domain::{CheckArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
+pub use crate::domain::{CheckArgs, ImportArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use attach::Attach;
 pub use check::Check;
 pub use detach::Detach;
+pub use drift::{DriftSettings, Verify, VerifyArgs};
+pub use import::Import;
 pub use kubelet_identity::KubeletIdentity;
 
 pub const ATTACH: &str = "attach";
 pub const DETACH: &str = "detach";
 pub const KUBELET_IDENTITY: &str = "kubelet-identity";
 pub const CHECK: &str = "check";
+pub const IMPORT: &str = "import";
+pub const VERIFY: &str = "verify";
 
 /// Budgets and limits of the Azure job kinds: how long each kind of Azure delay is waited out
 /// (flags and environment variables of `acr-attach serve`; the service configuration uses this
@@ -61,6 +67,17 @@ pub struct OpsSettings {
     /// for the kubelet identity (Entra group changes can take hours).
     #[arg(long, env = "ACR_ATTACH_GROUP_PROPAGATION_BUDGET", value_parser = parse_duration, default_value = "6h")]
     pub group_propagation_budget: Duration,
+    /// An image import (ACR's `importImage` operation) is followed this long.
+    #[arg(long, env = "ACR_ATTACH_IMPORT_BUDGET", value_parser = parse_duration, default_value = "30m")]
+    pub import_budget: Duration,
+    /// Key sealing the source credentials an import holds until it uses them: base64 of 32
+    /// random bytes (`openssl rand -base64 32`), the same on every replica. Without it, imports
+    /// with credentials are refused. Under `--simulator` one is made at start.
+    #[arg(long, env = "ACR_ATTACH_SECRETS_KEY", value_parser = crate::secrets::parse_key, hide_env_values = true)]
+    pub secrets_key: Option<crate::secrets::SecretKey>,
+    /// A check's in-cluster probe (AKS run-command pulling an image) is given this long.
+    #[arg(long, env = "ACR_ATTACH_PROBE_BUDGET", value_parser = parse_duration, default_value = "5m")]
+    pub probe_budget: Duration,
     /// Every attach/detach job fails if not done within this (transient errors retry until then);
     /// jobs that wait for Entra propagation get their waiting budgets on top.
     #[arg(long, env = "ACR_ATTACH_JOB_DEADLINE", value_parser = parse_duration, default_value = "2h")]
@@ -75,6 +92,9 @@ pub struct OpsSettings {
     /// Longest back-off between two attempts.
     #[arg(long, env = "ACR_ATTACH_RETRY_CAP", value_parser = parse_duration, default_value = "60s")]
     pub retry_cap: Duration,
+    /// The drift sweep (`verify` jobs) and automatic repair.
+    #[command(flatten)]
+    pub drift: DriftSettings,
 }
 
 impl OpsSettings {
@@ -102,9 +122,20 @@ impl OpsSettings {
         self.bounded(NewJob::of::<Detach>(args), args.target_key(), Duration::ZERO)
     }
 
-    /// A check (read-only; ordered after the pair's attach and detach jobs).
+    /// A check (ordered after the pair's attach and detach jobs); a probe adds its budget.
     pub fn check_job(&self, args: &CheckArgs) -> NewJob {
-        self.bounded(NewJob::of::<Check>(args), args.target_key(), Duration::ZERO)
+        let waits = if args.probe { self.probe_budget } else { Duration::ZERO };
+        self.bounded(NewJob::of::<Check>(args), args.target_key(), waits)
+    }
+
+    /// A drift sweep (sweeps share one target: one runs at a time).
+    pub fn verify_job(&self, args: &VerifyArgs) -> NewJob {
+        self.bounded(NewJob::of::<Verify>(args), drift::TARGET.into(), Duration::ZERO)
+    }
+
+    /// An import (its deadline covers the import budget).
+    pub fn import_job(&self, args: &ImportArgs) -> NewJob {
+        self.bounded(NewJob::of::<Import>(args), args.target_key(), self.import_budget)
     }
 
     /// A kubelet-identity job (its deadline covers the replication and visibility budgets).
@@ -126,6 +157,7 @@ impl OpsSettings {
 pub struct Ops {
     pub azure: AzureClient,
     pub attachments: AttachmentStore,
+    pub imports: crate::imports::ImportStore,
     pub settings: OpsSettings,
 }
 
@@ -135,6 +167,8 @@ pub fn handlers(ops: Arc<Ops>) -> Handlers {
         .job(Attach(ops.clone()))
         .job(Detach(ops.clone()))
         .job(Check(ops.clone()))
+        .job(Import(ops.clone()))
+        .job(Verify(ops.clone()))
         .job(KubeletIdentity(ops))
 }
 

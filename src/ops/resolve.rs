@@ -293,14 +293,7 @@ macro_rules! pair_progress {
             }
         }
 
-        impl $crate::ops::waits::Snapshot for $t {
-            fn snapshot(&self, waits: &$crate::ops::waits::Waits) -> Self {
-                Self {
-                    waits: waits.clone(),
-                    ..self.clone()
-                }
-            }
-        }
+        $crate::ops::waits::snapshot_with_waits!($t);
     };
 }
 pub(crate) use pair_progress;

@@ -27,12 +27,31 @@ pub mod condition {
     pub const GROUP_MEMBERSHIP_VISIBLE: &str = "groupMembershipVisible";
     /// ARM's `assignedTo()` does not yet show the group's grant for the member.
     pub const GROUP_GRANT_EFFECTIVE: &str = "groupGrantEffective";
+    /// A check's probe command is still running in the cluster (AKS run-command).
+    pub const PROBE_COMMAND: &str = "probeCommand";
+    /// ACR is still importing an image (`importImage`'s operation).
+    pub const IMPORT_OPERATION: &str = "importOperation";
 }
 
 /// A job's checkpoint that carries its [`Waits`]: the value to save with these waits.
 pub trait Snapshot: Serialize + Sized {
     fn snapshot(&self, waits: &Waits) -> Self;
 }
+
+/// Implements [`Snapshot`] for a `Clone` checkpoint struct with a `waits` field.
+macro_rules! snapshot_with_waits {
+    ($t:ty) => {
+        impl $crate::ops::waits::Snapshot for $t {
+            fn snapshot(&self, waits: &$crate::ops::waits::Waits) -> Self {
+                Self {
+                    waits: waits.clone(),
+                    ..self.clone()
+                }
+            }
+        }
+    };
+}
+pub(crate) use snapshot_with_waits;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WaitState {

@@ -50,6 +50,19 @@ pub fn demo_world() -> World {
     World::from_file(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/world.json"))).expect("demo world")
 }
 
+/// A simulator and one replica of the service on a fresh database, with the configuration to
+/// start another replica on the same database and simulator (restart tests).
+pub async fn simulator_and_replica(world: World) -> (Simulator, Config, TestApp) {
+    let sim = azure_simulator::start(world.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator");
+    let db = TestDb::new().await;
+    let mut config = test_config(&db);
+    acr_attach::simulated::point_at(&sim, &world, &mut config).expect("pointed at the simulator");
+    let app = TestApp::spawn_service(config.clone(), db).await;
+    (sim, config, app)
+}
+
 pub struct AzureApp {
     pub app: TestApp,
     pub sim: Simulator,

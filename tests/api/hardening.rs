@@ -132,7 +132,7 @@ async fn job_filters_take_only_known_kinds_and_states() {
     )
     .await;
     assert_eq!(e["error"]["target"], "kind");
-    for allowed in ["attach", "detach", "kubelet-identity"] {
+    for allowed in ["attach", "detach", "check", "import", "verify", "kubelet-identity"] {
         assert!(message(&e).contains(allowed), "{e}");
     }
     for query in ["/v1/jobs?kind=", "/v1/jobs?kind=ATTACH", "/v1/jobs?kind=scripted"] {
@@ -449,7 +449,7 @@ async fn the_openapi_document_states_what_the_server_enforces() {
     );
     assert_eq!(
         param("/v1/jobs", "kind")["enum"],
-        json!(["attach", "detach", "kubelet-identity"])
+        json!(["attach", "detach", "check", "import", "verify", "kubelet-identity"])
     );
     assert_eq!(
         param("/v1/jobs", "state")["enum"],
@@ -488,11 +488,19 @@ async fn the_openapi_document_states_what_the_server_enforces() {
     // A job's input and result have schemas.
     let job = &schemas["JobView"]["properties"];
     let input = resolve(&doc, &job["input"]);
-    assert_eq!(input["oneOf"].as_array().map(Vec::len), Some(2), "{input:#}");
+    assert_eq!(input["anyOf"].as_array().map(Vec::len), Some(5), "{input:#}");
     assert!(schemas["PairJobInput"]["properties"]["cluster"].is_object());
+    assert!(schemas["CheckJobInput"]["properties"]["probe"].is_object());
+    assert!(schemas["ImportJobInput"]["properties"]["source"].is_object());
     assert!(schemas["KubeletIdentityJobInput"]["properties"]["identity"].is_object());
     assert!(schemas["JobResult"]["anyOf"].is_array());
-    for name in ["AttachResult", "DetachResult", "KubeletIdentityResult"] {
+    for name in [
+        "AttachResult",
+        "DetachResult",
+        "CheckResult",
+        "ImportResult",
+        "KubeletIdentityResult",
+    ] {
         assert!(schemas[name]["properties"].is_object(), "{name}");
     }
     // Every reference resolves.

@@ -13,6 +13,7 @@ use acr_attach::api::auth::{AuthConfig, AuthMethod};
 use acr_attach::azure::AzureConfig;
 use acr_attach::config::{Config, DatabaseConfig, LogFormat, Mode};
 use acr_attach::ops::OpsSettings;
+use acr_attach::ops::drift::{DriftSettings, SweepInterval};
 use acr_attach::queue::{Handlers, JobStore};
 use acr_attach::queue::{WorkerConfig, config::default_worker_id};
 use acr_attach::startup::Application;
@@ -142,10 +143,18 @@ pub fn test_config(db: &TestDb) -> Config {
             identity_replication_budget: Duration::from_secs(4),
             membership_visibility_budget: Duration::from_secs(4),
             group_propagation_budget: Duration::from_secs(4),
+            probe_budget: Duration::from_secs(20),
+            import_budget: Duration::from_secs(20),
+            secrets_key: Some(acr_attach::secrets::SecretKey::generate()),
             job_deadline: Duration::from_secs(60),
             max_attempts: 30,
             retry_base: Duration::from_millis(100),
             retry_cap: Duration::from_secs(1),
+            // No drift sweeps unless a test asks (tests/api/drift.rs).
+            drift: DriftSettings {
+                verify_interval: SweepInterval::OFF,
+                repair_drift: false,
+            },
         },
         azure: AzureConfig::defaults(),
     }

@@ -20,6 +20,8 @@ pub(crate) const CLUSTER_OPERATIONS: &[&str] = &[
     "2026-03-01",
     "2025-10-01",
 ];
+/// ACR's operation-status URLs carry the api-version of the call that started the operation.
+pub(crate) const REGISTRY_OPERATIONS: &[&str] = REGISTRIES;
 pub(crate) const IDENTITIES: &[&str] = &["2026-05-31", "2026-04-30", "2024-11-30", "2023-01-31", "2018-11-30"];
 pub(crate) const RESOURCE_GRAPH: &[&str] = &["2024-04-01", "2022-10-01", "2021-03-01"];
 pub(crate) const RESOURCES: &[&str] = &["2025-04-01", "2024-11-01", "2021-04-01"];

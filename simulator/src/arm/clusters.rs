@@ -4,22 +4,25 @@
 //! and `Retry-After`; the cluster reads `Updating` until the operation ends; a second write
 //! meanwhile gets 409 `OperationNotAllowed`.
 //!
-//! What the body may change is modelled narrowly: the tags. Everything else (identity, agent
-//! pools, versions) stays as the world file says, so a client cannot reshape the world through
-//! this path. Creating clusters is not modelled.
+//! What the body may change is modelled narrowly: the tags, the kubelet identity
+//! (`properties.identityProfile.kubeletidentity.resourceId` naming another user-assigned
+//! identity of the world, as `az aks update --assign-kubelet-identity` does) and
+//! `properties.apiServerAccessProfile.disableRunCommand`. Everything else (agent pools,
+//! versions, network) stays as the world file says. Creating clusters is not modelled.
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::errors::ArmError;
 use super::puts::{PutBody, authorize_put, parse_body, refuse_move};
-use super::resources::{ResType, find_resource, to_json};
+use super::resources::{Kind, ResType, all_resources, find_resource, kubelet_resource_id, to_json};
 use super::{Ctx, scope};
 use crate::reply;
 use crate::state::State;
+use crate::world::{KubeletIdentity, World};
 
 /// One managed-cluster write and when it ends (seconds since simulator start).
 #[derive(Debug, Clone)]
@@ -45,8 +48,13 @@ fn running<'s>(st: &'s State, cluster_id: &str, now: f64) -> Option<&'s ClusterO
 pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str) -> Result<Response, ArmError> {
     authorize_put(ctx, &st.world, sub, rg, ResType::Cluster, name)?;
     let PutBody { location, tags } = parse_body(ctx)?;
-    let (id, existing_location) = match find_resource(&st.world, sub, rg, ResType::Cluster, name) {
-        Some(r) => (r.id(), r.location().to_string()),
+    let body: Value = serde_json::from_slice(ctx.body).unwrap_or_default();
+    let (id, existing_location, kubelet) = match find_resource(&st.world, sub, rg, ResType::Cluster, name) {
+        Some(r) => (
+            r.id(),
+            r.location().to_string(),
+            requested_kubelet_identity(&st.world, &body, &r)?,
+        ),
         None => {
             return Err(ArmError::bad_request(
                 "OperationNotSupported",
@@ -77,6 +85,15 @@ pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str
     }) {
         c.tags = tags;
         c.updating_until = Some(now + duration);
+        if let Some(k) = kubelet {
+            c.kubelet_identity = Some(k);
+        }
+        if let Some(d) = body
+            .pointer("/properties/apiServerAccessProfile/disableRunCommand")
+            .and_then(Value::as_bool)
+        {
+            c.disable_run_command = d;
+        }
     }
     let op = ClusterOperation {
         id: Uuid::new_v4().to_string(),
@@ -99,6 +116,55 @@ pub(crate) fn put(ctx: &Ctx<'_>, st: &mut State, sub: &str, rg: &str, name: &str
     h.insert("azure-asyncoperation", status_url.parse().expect("ASCII URL"));
     h.insert("retry-after", "1".parse().expect("static"));
     Ok(resp)
+}
+
+/// The kubelet identity a PUT asks for, when it names another one than the cluster has: an
+/// existing user-assigned identity of the world (400 otherwise).
+fn requested_kubelet_identity(
+    world: &World,
+    body: &Value,
+    cluster: &super::resources::ResourceRef<'_>,
+) -> Result<Option<KubeletIdentity>, ArmError> {
+    let Some(wanted) = body
+        .pointer("/properties/identityProfile/kubeletidentity/resourceId")
+        .and_then(Value::as_str)
+    else {
+        return Ok(None);
+    };
+    let Kind::Cluster(c) = cluster.kind else {
+        return Ok(None);
+    };
+    if kubelet_resource_id(cluster, c).is_some_and(|cur| scope::norm(&cur) == scope::norm(wanted)) {
+        return Ok(None);
+    }
+    if c.kubelet_identity.is_none() {
+        return Err(ArmError::bad_request(
+            "InvalidParameter",
+            format!(
+                "Managed cluster '{}' uses a service principal: a kubelet identity can only be set on a managed-identity cluster.",
+                c.name
+            ),
+        ));
+    }
+    all_resources(world)
+        .into_iter()
+        .find_map(|r| match r.kind {
+            Kind::Identity(i) if scope::norm(&r.id()) == scope::norm(wanted) => Some(KubeletIdentity {
+                object_id: i.principal_id.clone(),
+                client_id: i.client_id.clone(),
+                resource_id: Some(r.id()),
+            }),
+            _ => None,
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            ArmError::bad_request(
+                "InvalidParameter",
+                format!(
+                    "The user-assigned identity '{wanted}' in properties.identityProfile.kubeletidentity.resourceId was not found. Make sure it exists and the resource id is correct."
+                ),
+            )
+        })
 }
 
 /// `GET /subscriptions/{s}/providers/Microsoft.ContainerService/locations/{l}/operations/{id}`.

@@ -6,14 +6,22 @@ mod authn;
 mod clusters;
 mod errors;
 mod identities;
+mod image_ref;
+mod import;
+mod import_body;
+mod kubelet;
+mod lro;
 mod paging;
 mod permissions;
+mod pulls;
 mod puts;
+mod registry_update;
 mod resource_graph;
 mod resources;
 mod role_assignments;
 mod role_definitions;
 mod routing;
+mod run_command;
 mod scope;
 mod subscriptions;
 mod throttling;
@@ -25,17 +33,19 @@ use uuid::Uuid;
 
 pub(crate) use clusters::ClusterOperation;
 use errors::ArmError;
+pub use import::{ImageImport, ImportStatus};
 use routing::{Action, route};
+pub use run_command::RunCommand;
 
 use crate::reply::{decode_path_segment, parse_query, query_param};
-use crate::state::{Shared, State};
+use crate::state::{SharedRef, State};
 
 /// Namespace for deterministic (UUIDv5) ids derived from resource ids.
 pub(crate) const RES_NS_UUID: Uuid = Uuid::from_u128(0x5a1d_0c3e_7b7e_4d7f_9a51_6c9b_2f3e_a001);
 
 /// Per-request context handed to handlers.
 pub(crate) struct Ctx<'a> {
-    pub shared: &'a Shared,
+    pub shared: &'a SharedRef,
     pub raw_path: &'a str,
     pub query: Vec<(String, String)>,
     pub body: &'a [u8],
@@ -75,11 +85,16 @@ fn dispatch(ctx: &Ctx<'_>, st: &mut State, action: Action) -> Result<Response, A
         Action::IdentityPut(sub, rg, name) => identities::put(ctx, st, &sub, &rg, &name),
         Action::ClusterPut(sub, rg, name) => clusters::put(ctx, st, &sub, &rg, &name),
         Action::ClusterOperation(sub, id) => clusters::operation_status(ctx, st, &sub, &id),
+        Action::RunCommand(sub, rg, name) => run_command::submit(ctx, st, &sub, &rg, &name),
+        Action::CommandResult(sub, rg, name, id) => run_command::result(ctx, st, (&sub, &rg, &name), &id),
+        Action::ImportImage(sub, rg, name) => import::submit(ctx, st, &sub, &rg, &name),
+        Action::ImportStatus(sub, rg, id) => import::status(ctx, st, &sub, &rg, &id),
+        Action::RegistryPatch(sub, rg, name) => registry_update::patch(ctx, st, &sub, &rg, &name),
     }
 }
 
 /// Serves one ARM request end to end.
-pub(crate) fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Outcome {
+pub(crate) fn handle(shared: &SharedRef, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Outcome {
     let raw_path = uri.path();
     let segs: Vec<String> = raw_path
         .split('/')

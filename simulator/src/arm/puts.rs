@@ -75,7 +75,7 @@ pub(super) fn refuse_move(name: &str, rg: &str, existing: &str, requested: &str)
 }
 
 /// ARM's tag rules: at most 50, names up to 512 characters, values up to 256, strings only.
-fn parse_tags(body: &Value) -> Result<BTreeMap<String, String>, ArmError> {
+pub(super) fn parse_tags(body: &Value) -> Result<BTreeMap<String, String>, ArmError> {
     let Some(tags) = body.get("tags").filter(|t| !t.is_null()) else {
         return Ok(BTreeMap::new());
     };

@@ -211,7 +211,7 @@ fn rows(ctx: &Ctx<'_>, world: &World, subs: Option<&Vec<String>>) -> Vec<Value> 
                 "sku": full.get("sku").cloned().unwrap_or(Value::Null),
                 "plan": null,
                 "properties": full.get("properties").cloned().unwrap_or(Value::Null),
-                "tags": {},
+                "tags": r.tags(),
                 "identity": full.get("identity").cloned().unwrap_or(Value::Null),
                 "zones": null,
                 "extendedLocation": null,

@@ -11,6 +11,7 @@ use super::paging;
 use super::permissions::{allowed_somewhere_below, authorization_failed, guard, is_allowed};
 use super::scope;
 use super::{Ctx, RES_NS_UUID};
+use crate::registry::PrivateEndpointConnection;
 use crate::reply;
 use crate::world::{ManagedCluster, Registry, ResourceGroup, Subscription, UserAssignedIdentity, World};
 
@@ -111,6 +112,15 @@ impl<'w> ResourceRef<'w> {
             self.res_type().full(),
             self.name()
         )
+    }
+
+    /// The resource's tags.
+    pub fn tags(&self) -> &'w std::collections::BTreeMap<String, String> {
+        match self.kind {
+            Kind::Cluster(c) => &c.tags,
+            Kind::Registry(r) => &r.tags,
+            Kind::Identity(i) => &i.tags,
+        }
     }
 
     pub fn etag(&self) -> String {
@@ -222,13 +232,10 @@ fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCl
         },
         "maxAgentPools": 100,
     });
-    if let (Some(k), true) = (&c.kubelet_identity, ready) {
-        let resource_id = k.resource_id.clone().unwrap_or_else(|| {
-            format!(
-                "/subscriptions/{}/resourcegroups/{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-agentpool",
-                r.sub.subscription_id, node_rg, c.name
-            )
-        });
+    if c.disable_run_command {
+        props["apiServerAccessProfile"] = json!({ "disableRunCommand": true });
+    }
+    if let (Some(k), Some(resource_id), true) = (&c.kubelet_identity, kubelet_resource_id(r, c), ready) {
         props["identityProfile"] = json!({
             "kubeletidentity": { "resourceId": resource_id, "clientId": k.client_id, "objectId": k.object_id }
         });
@@ -254,21 +261,49 @@ fn cluster_json(ctx: &Ctx<'_>, world: &World, r: &ResourceRef<'_>, c: &ManagedCl
     body
 }
 
+/// The ARM id of a managed-identity cluster's kubelet identity (default: `<cluster>-agentpool`
+/// in the node resource group).
+pub(crate) fn kubelet_resource_id(r: &ResourceRef<'_>, c: &ManagedCluster) -> Option<String> {
+    let k = c.kubelet_identity.as_ref()?;
+    Some(k.resource_id.clone().unwrap_or_else(|| {
+        let node_rg = c
+            .node_resource_group
+            .clone()
+            .unwrap_or_else(|| format!("MC_{}_{}_{}", r.rg.name, c.name, r.location()));
+        format!(
+            "/subscriptions/{}/resourcegroups/{node_rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-agentpool",
+            r.sub.subscription_id, c.name
+        )
+    }))
+}
+
 fn registry_json(ctx: &Ctx<'_>, r: &ResourceRef<'_>, reg: &Registry) -> Value {
-    let login = reg
-        .login_server
-        .clone()
-        .unwrap_or_else(|| format!("{}.azurecr.io", reg.name.to_ascii_lowercase()));
     let created = ctx
         .shared
         .started_utc
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let region = r.location().replace(' ', "").to_ascii_lowercase();
+    let data_hosts: Vec<String> = if reg.data_endpoint_enabled {
+        vec![format!("{}.{region}.data.azurecr.io", reg.name.to_ascii_lowercase())]
+    } else {
+        Vec::new()
+    };
+    let connections: Vec<Value> = reg
+        .private_endpoint_connections
+        .iter()
+        .map(|pe| private_endpoint_connection_json(r, pe))
+        .collect();
     let mut props = json!({
-        "loginServer": login,
+        "loginServer": reg.login(),
         "creationDate": created,
         "provisioningState": "Succeeded",
         "adminUserEnabled": false,
-        "networkRuleSet": { "defaultAction": "Allow", "ipRules": [] },
+        "networkRuleSet": {
+            "defaultAction": reg.network_rule_set.default_action,
+            "ipRules": reg.network_rule_set.ip_rules.iter()
+                .map(|i| json!({ "action": i.action, "value": i.value }))
+                .collect::<Vec<_>>(),
+        },
         "policies": {
             "quarantinePolicy": { "status": "disabled" },
             "trustPolicy": { "type": "Notary", "status": "disabled" },
@@ -278,14 +313,14 @@ fn registry_json(ctx: &Ctx<'_>, r: &ResourceRef<'_>, reg: &Registry) -> Value {
         },
         "encryption": { "status": "disabled" },
         "status": null,
-        "dataEndpointEnabled": false,
-        "dataEndpointHostNames": [],
-        "privateEndpointConnections": [],
-        "publicNetworkAccess": "Enabled",
+        "dataEndpointEnabled": reg.data_endpoint_enabled,
+        "dataEndpointHostNames": data_hosts,
+        "privateEndpointConnections": connections,
+        "publicNetworkAccess": reg.public_network_access,
         "networkRuleBypassOptions": "AzureServices",
         "networkRuleBypassAllowedForTasks": false,
         "zoneRedundancy": "Disabled",
-        "anonymousPullEnabled": false,
+        "anonymousPullEnabled": reg.anonymous_pull_enabled,
     });
     // Older api-versions predate roleAssignmentMode and simply omit it.
     if ctx.api_version != "2023-07-01" {
@@ -296,9 +331,32 @@ fn registry_json(ctx: &Ctx<'_>, r: &ResourceRef<'_>, reg: &Registry) -> Value {
         "name": reg.name,
         "type": ResType::Registry.full(),
         "location": r.location(),
-        "tags": {},
+        "tags": reg.tags,
         "sku": { "name": reg.sku, "tier": reg.sku },
         "properties": props,
+    })
+}
+
+/// A private endpoint connection as ACR lists it in `properties.privateEndpointConnections`.
+fn private_endpoint_connection_json(r: &ResourceRef<'_>, pe: &PrivateEndpointConnection) -> Value {
+    json!({
+        "id": format!("{}/privateEndpointConnections/{}", r.id(), pe.name),
+        "name": pe.name,
+        "type": "Microsoft.ContainerRegistry/registries/privateEndpointConnections",
+        "properties": {
+            "privateEndpoint": {
+                "id": format!(
+                    "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/privateEndpoints/{}",
+                    r.sub.subscription_id, r.rg.name, pe.name
+                ),
+            },
+            "privateLinkServiceConnectionState": {
+                "status": pe.status,
+                "description": if pe.status == "Approved" { "Auto-Approved" } else { "" },
+                "actionsRequired": "None",
+            },
+            "provisioningState": "Succeeded",
+        },
     })
 }
 
@@ -315,8 +373,7 @@ pub(crate) fn identity_json(world: &World, r: &ResourceRef<'_>, i: &UserAssigned
 
 /// Short representation used by the generic `/resources` list.
 fn generic_json(r: &ResourceRef<'_>) -> Value {
-    let mut v =
-        json!({ "id": r.id(), "name": r.name(), "type": r.res_type().full(), "location": r.location(), "tags": {} });
+    let mut v = json!({ "id": r.id(), "name": r.name(), "type": r.res_type().full(), "location": r.location(), "tags": r.tags() });
     if let Kind::Registry(reg) = r.kind {
         v["sku"] = json!({ "name": reg.sku, "tier": reg.sku });
     }
@@ -339,6 +396,27 @@ pub(crate) fn get(
     guard(world, &ctx.caller_oid, &rt.read_action(), &target)?;
     let r = find_resource(world, sub, rg, rt, name).ok_or_else(|| resource_not_found(&rt.full(), name, rg))?;
     Ok(reply::json(StatusCode::OK, &to_json(ctx, world, &r)))
+}
+
+/// ARM's order for an action on one resource: unknown subscription (404), missing `action` on
+/// the resource (403), missing group (404), missing resource (404). Returns the resource.
+pub(crate) fn locate<'w>(
+    ctx: &Ctx<'_>,
+    world: &'w World,
+    (sub, rg, name): (&str, &str, &str),
+    rt: ResType,
+    action: &str,
+) -> Result<ResourceRef<'w>, ArmError> {
+    let target = format!(
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/{}/{name}",
+        rt.full()
+    );
+    scope::check_subscription(world, &target)?;
+    super::permissions::authorize(world, &ctx.caller_oid, action, &target)?;
+    if world.resource_group(sub, rg).is_none() {
+        return Err(resource_group_not_found(rg));
+    }
+    find_resource(world, sub, rg, rt, name).ok_or_else(|| resource_not_found(&rt.full(), name, rg))
 }
 
 /// Lists of one type (by subscription or resource group), filtered to what the caller can read.

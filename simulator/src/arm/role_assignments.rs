@@ -308,6 +308,28 @@ pub(crate) fn delete(ctx: &Ctx<'_>, st: &mut State, scope_str: &str, name: &str)
     Ok(reply::json(StatusCode::OK, &render(&st.world, &rec)))
 }
 
+/// `who` and every group it belongs to transitively, as ARM's `assignedTo()` sees them (group
+/// membership changes arrive after `behaviour.groupMembershipArmDelayMs`).
+pub(crate) fn assigned_to_principals(st: &State, who: &str) -> Vec<String> {
+    let delay = Duration::from_millis(st.world.behaviour.group_membership_arm_delay_ms);
+    let mut ids = st.transitive_groups(who, delay);
+    ids.push(who.to_string());
+    ids
+}
+
+/// Live assignments at or above `scope` held by `who` directly or through its groups, as ARM
+/// reads them now (`atScope() and assignedTo('{who}')`, with the read-after-write lag).
+pub(crate) fn effective_for<'s>(st: &'s State, who: &str, scope_str: &str) -> Vec<&'s StoredAssignment> {
+    let lag = lag(st);
+    let principals = assigned_to_principals(st, who);
+    st.assignments
+        .iter()
+        .filter(|a| a.deleted_at.is_none() && a.readable(lag))
+        .filter(|a| scope::covers(&a.rec.scope, scope_str))
+        .filter(|a| principals.iter().any(|p| p.eq_ignore_ascii_case(&a.rec.principal_id)))
+        .collect()
+}
+
 /// The parsed `$filter` of a list call.
 #[derive(Debug, Default, PartialEq)]
 struct Filter {
@@ -384,10 +406,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, st: &mut State, scope_str: &str) -> Result<Res
                 ),
             ));
         }
-        let delay = Duration::from_millis(st.world.behaviour.group_membership_arm_delay_ms);
-        let mut ids = st.transitive_groups(who, delay);
-        ids.push(who.clone());
-        principals = Some(ids);
+        principals = Some(assigned_to_principals(st, who));
     }
     let lag = lag(st);
     let values: Vec<Value> = st

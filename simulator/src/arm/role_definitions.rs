@@ -163,6 +163,11 @@ fn all(world: &World) -> Vec<RoleDefinition> {
     v
 }
 
+/// A role by GUID (built-in or custom).
+pub(crate) fn find(world: &World, guid: &str) -> Option<RoleDefinition> {
+    all(world).into_iter().find(|r| r.id.eq_ignore_ascii_case(guid))
+}
+
 /// Whether a role GUID is known (built-in or custom).
 pub(crate) fn role_definition_guid_exists(world: &World, guid: &str) -> bool {
     all(world).iter().any(|r| r.id.eq_ignore_ascii_case(guid))

@@ -26,6 +26,11 @@ pub(super) enum Action {
     IdentityPut(String, String, String),
     ClusterPut(String, String, String),
     ClusterOperation(String, String),
+    RunCommand(String, String, String),
+    CommandResult(String, String, String, String),
+    ImportImage(String, String, String),
+    ImportStatus(String, String, String),
+    RegistryPatch(String, String, String),
 }
 
 pub(super) struct Route {
@@ -198,6 +203,81 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                 Action::TypedList(o[1].clone(), Some(o[3].clone()), rt),
             ))
         }
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.containerservice",
+            "managedclusters",
+            _,
+            "runcommand",
+        ] => match m {
+            Method::POST => Ok(mk(
+                "ManagedClusters_RunCommand",
+                api_version::CLUSTERS,
+                Action::RunCommand(o[1].clone(), o[3].clone(), o[7].clone()),
+            )),
+            _ => Err(method_not_allowed(method)),
+        },
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.containerservice",
+            "managedclusters",
+            _,
+            "commandresults",
+            _,
+        ] => match m {
+            Method::GET => Ok(mk(
+                "ManagedClusters_GetCommandResult",
+                api_version::CLUSTERS,
+                Action::CommandResult(o[1].clone(), o[3].clone(), o[7].clone(), o[9].clone()),
+            )),
+            _ => Err(method_not_allowed(method)),
+        },
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.containerregistry",
+            "registries",
+            _,
+            "importimage",
+        ] => match m {
+            Method::POST => Ok(mk(
+                "Registries_ImportImage",
+                api_version::REGISTRIES,
+                Action::ImportImage(o[1].clone(), o[3].clone(), o[7].clone()),
+            )),
+            _ => Err(method_not_allowed(method)),
+        },
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.containerregistry",
+            "locations",
+            _,
+            "operationresults",
+            "operationstatuses",
+            _,
+        ] => match m {
+            Method::GET => Ok(mk(
+                "Registries_ImportImageStatus",
+                api_version::REGISTRY_OPERATIONS,
+                Action::ImportStatus(o[1].clone(), o[3].clone(), o[10].clone()),
+            )),
+            _ => Err(method_not_allowed(method)),
+        },
         ["subscriptions", _, "resourcegroups", _, "providers", ns, ty, _] => {
             let rt = ResType::from_namespace_type(ns, ty).ok_or_else(|| unknown_route(o))?;
             let (sub, rg, name) = (o[1].clone(), o[3].clone(), o[7].clone());
@@ -221,6 +301,11 @@ pub(super) fn route(method: &Method, o: &[String]) -> Result<Route, ArmError> {
                     "ManagedClusters_CreateOrUpdate",
                     api_version::CLUSTERS,
                     Action::ClusterPut(sub, rg, name),
+                )),
+                (ResType::Registry, Method::PATCH) => Ok(mk(
+                    "Registries_Update",
+                    api_version::REGISTRIES,
+                    Action::RegistryPatch(sub, rg, name),
                 )),
                 (ResType::Identity, Method::PUT) => Ok(mk(
                     "UserAssignedIdentities_CreateOrUpdate",

@@ -7,6 +7,7 @@ mod common;
 mod entra;
 mod faults;
 mod graph;
+mod pulls;
 mod resources;
 mod role_assignments;
 mod token_and_auth;

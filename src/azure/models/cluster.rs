@@ -142,3 +142,13 @@ impl From<WireCluster> for ManagedCluster {
         }
     }
 }
+
+/// A managed cluster as Azure Resource Graph lists it for the drift sweep: the identity that
+/// pulls (`""` when the cluster has no kubelet identity, e.g. a service-principal cluster).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSummary {
+    pub id: String,
+    #[serde(default)]
+    pub kubelet_object_id: String,
+}
