@@ -13,5 +13,5 @@ ALTER TABLE attachment
 ALTER TABLE attachment ADD CONSTRAINT attachment_drift_reason CHECK (
     (state = 'drifted') = (drift_reason IS NOT NULL AND drifted_at IS NOT NULL)
     AND drift_reason IN ('assignmentGone', 'kubeletIdentityChanged', 'clusterGone', 'registryGone',
-                         'registryMoved', 'modeSwitched')
+                         'registryMoved', 'modeSwitched', 'groupGrantsMoreThanPull')
 );

@@ -15,12 +15,13 @@ use super::policy::Action;
 use crate::audit::{AuditFilter, AuditRecord};
 
 /// The actions the trail records.
-const AUDITED: [Action; 7] = [
+const AUDITED: [Action; 8] = [
     Action::Attach,
     Action::Detach,
     Action::Check,
     Action::Probe,
     Action::Import,
+    Action::Verify,
     Action::PrepareKubeletIdentity,
     Action::Cancel,
 ];
@@ -67,6 +68,7 @@ enum AuditedAction {
     Check,
     Probe,
     Import,
+    Verify,
     PrepareKubeletIdentity,
     Cancel,
 }

@@ -37,6 +37,7 @@ pub mod kubelet_identities;
 mod middleware;
 pub mod policy;
 pub mod rate_limit;
+pub mod verifications;
 mod verify_schemas;
 
 #[derive(Clone)]
@@ -100,6 +101,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(attachments::detach))
         .routes(routes!(checks::check))
         .routes(routes!(imports::import))
+        .routes(routes!(verifications::verify))
         .routes(routes!(kubelet_identities::prepare))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))

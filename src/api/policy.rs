@@ -39,6 +39,8 @@ pub enum Action {
     /// Import an image into a registry (from a registry of the tenant, read with acr-attach's
     /// identity, or from any registry by login server).
     Import,
+    /// Run a drift sweep now (`POST /v1/verifications`).
+    Verify,
     PrepareKubeletIdentity,
     /// Read the caller's own jobs, and the attachments view.
     Read,
@@ -60,6 +62,7 @@ impl Action {
             Action::Check => "check",
             Action::Probe => "probe",
             Action::Import => "import",
+            Action::Verify => "verify",
             Action::PrepareKubeletIdentity => "prepareKubeletIdentity",
             Action::Read => "read",
             Action::ReadAllJobs => "readAllJobs",

@@ -18,7 +18,7 @@ mod failures;
 mod grant;
 mod group_attach;
 mod group_detach;
-mod group_guard;
+pub(crate) mod group_guard;
 pub mod import;
 mod kubelet_identity;
 mod membership;

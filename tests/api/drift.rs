@@ -398,6 +398,54 @@ async fn a_group_attachment_drifts_when_the_groups_grant_is_gone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_later_holds_more_than_pull_makes_its_pairs_drift() {
+    const GROUP: &str = crate::groups::GROUP;
+    let a = AzureApp::spawn(demo_world()).await;
+    let r = a
+        .app
+        .post_json(
+            "/v1/attachments",
+            &json!({ "cluster": cluster("aks-demo"), "registry": registry("acrdemo"), "group": GROUP }),
+        )
+        .await;
+    assert_eq!(a.run(r).await["state"], "succeeded");
+    assert_eq!(sweep(&a).await["attached"], 1);
+
+    // Someone makes the group Contributor on the subscription: every member, the kubelet
+    // identity included, now holds far more than pull.
+    let mut owner = RoleAssignmentRecord::new(
+        "6a0c0000-0000-4000-8000-000000000001",
+        &format!("/subscriptions/{SUB1}"),
+        "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        GROUP,
+    );
+    owner.principal_type = Some("Group".into());
+    a.sim.insert_role_assignment(owner);
+    let r = sweep(&a).await;
+    assert_eq!(r["driftedByReason"]["groupGrantsMoreThanPull"], 1, "{r:#}");
+    let att = attachment(&a, "aks-demo", "acrdemo").await;
+    assert_drifted(&att, "groupGrantsMoreThanPull");
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_asked_for_through_the_api_finds_the_drift_now() {
+    let a = AzureApp::spawn(demo_world()).await;
+    let attached = attach_ok(&a, "aks-demo", "acrdemo").await;
+    delete_by_hand(&a, attached["assignmentId"].as_str().unwrap()).await;
+    for _ in 0..2 {
+        // Twice: a sweep asked for by hand is never mistaken for one already done.
+        let r = a.app.client.post(a.app.url("/v1/verifications")).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        let job = a.run(r).await;
+        assert_eq!(job["kind"], "verify");
+        assert_eq!(job["result"]["drifted"], 1, "{job:#}");
+    }
+    assert_drifted(&attachment(&a, "aks-demo", "acrdemo").await, "assignmentGone");
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeps_arm_calls_grow_with_registries_not_attachments() {
     let mut w = demo_world();
     for n in 1..=6 {

@@ -13,7 +13,10 @@ use crate::attachments::{Drift, Seen};
 use crate::azure::CallContext;
 use crate::domain::{PairArgs, RegistryRef};
 use crate::ops::Ops;
+use crate::ops::group_guard::{GROUP_GRANTS_MORE_THAN_PULL, verify_pull_only};
+use crate::ops::waits::Waits;
 use crate::queue::{JobContext, JobError, Outcome};
+use uuid::Uuid;
 
 /// Pairs listed by name in a result (the counts are always complete).
 const LISTED: usize = 100;
@@ -69,9 +72,19 @@ pub async fn sweep(ops: &Ops, ctx: &JobContext, args: &VerifyArgs, call: &CallCo
         repair_enabled: ops.settings.drift.repair_drift,
         ..Tally::default()
     };
+    let groups = guard_groups(ops, call, &seen).await;
     for s in &seen {
         t.checked += 1;
-        match judge(s, &inv) {
+        let verdict = match s.group().and_then(|g| groups.get(&g)) {
+            Some(Err(e)) if e.code == GROUP_GRANTS_MORE_THAN_PULL => Verdict::Drifted {
+                reason: Reason::GroupGrantsMoreThanPull,
+                detail: json!({ "message": e.message, "grants": e.details }),
+                repair_to: None,
+            },
+            Some(Err(e)) => Verdict::Unverified(format!("the group could not be checked: {}", e.message)),
+            _ => judge(s, &inv),
+        };
+        match verdict {
             Verdict::Holds { assignment_id } => {
                 if !ops
                     .attachments
@@ -141,6 +154,21 @@ pub async fn sweep(ops: &Ops, ctx: &JobContext, args: &VerifyArgs, call: &CallCo
     }
     let result = serde_json::to_value(&t).map_err(|e| JobError::permanent("ResultNotSerializable", e.to_string()))?;
     Ok(Outcome::Succeeded(result))
+}
+
+/// The pull-only guard of every group pairs are attached through, once per group: a grant
+/// added to a group (or a parent group) after the attach would reach the kubelet identities in
+/// it. A group that fails it makes its pairs drift; nothing repairs that automatically (the
+/// fix is removing the grant, or the membership).
+async fn guard_groups(ops: &Ops, call: &CallContext, seen: &[Seen]) -> BTreeMap<Uuid, Result<(), JobError>> {
+    let mut out = BTreeMap::new();
+    for g in seen.iter().filter_map(Seen::group) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(g) {
+            let mut waits = Waits::default();
+            slot.insert(verify_pull_only(ops, call, g, &mut waits, |_| ()).await);
+        }
+    }
+    out
 }
 
 /// Enqueue the normal attach job for a drifted pair (so every attach guarantee holds: the

@@ -25,6 +25,9 @@ pub enum Reason {
     RegistryGone,
     RegistryMoved,
     ModeSwitched,
+    /// Through a group: the group (or a group above it) now holds more than pull, so the
+    /// kubelet identity, a member, does too (see `ops::group_guard`).
+    GroupGrantsMoreThanPull,
 }
 
 impl Reason {
@@ -36,6 +39,7 @@ impl Reason {
             Reason::RegistryGone => "registryGone",
             Reason::RegistryMoved => "registryMoved",
             Reason::ModeSwitched => "modeSwitched",
+            Reason::GroupGrantsMoreThanPull => "groupGrantsMoreThanPull",
         }
     }
 }
