@@ -6,6 +6,7 @@
 //!    clusters: the SP's object id from Microsoft Graph); a cluster still being created is waited for.
 //! 2. registry – by id, or by bare name through Azure Resource Graph; its `roleAssignmentMode`
 //!    picks the role (AcrPull, or Container Registry Repository Reader for ABAC registries).
+//!    Steps 1 and 2 run at the same time (see [`super::resolve::pair`]).
 //! 3. grant    – PUT the role assignment under a deterministic name (UUIDv5 of registry,
 //!    principal and role) with `principalType: ServicePrincipal`. `RoleAssignmentExists` means
 //!    the grant exists under another name: adopt it. `PrincipalNotFound` is waited out (budget).

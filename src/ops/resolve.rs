@@ -357,8 +357,8 @@ pub trait PairProgress: super::waits::Snapshot {
     fn pair_slots(&mut self) -> (&mut Option<Grantee>, &mut Option<ResolvedRegistry>);
 }
 
-/// The first two steps of every attach and detach, each checkpointed. When `detaching`, a
-/// deleted cluster's identity is the one recorded at attach time.
+/// The first two steps of every attach and detach, read in parallel and checkpointed. When
+/// `detaching`, a deleted cluster's identity is the one recorded at attach time.
 pub async fn pair<P: PairProgress>(
     ops: &Ops,
     ctx: &crate::queue::JobContext,
@@ -368,29 +368,55 @@ pub async fn pair<P: PairProgress>(
     waits: &mut Waits,
     detaching: bool,
 ) -> Result<Step<Pair>, JobError> {
-    let grantee = match p.pair_slots().0.clone() {
-        Some(g) => g,
-        None => {
-            let found = match grantee(ops, call, &args.cluster, waits, |w| p.snapshot(w)).await {
-                Ok(Step::Done(g)) => g,
-                Ok(Step::Wait(outcome)) => return Ok(Step::Wait(outcome)),
-                Err(e) if detaching && e.code == "ClusterNotFound" => recorded_grantee(ops, args).await?.ok_or(e)?,
-                Err(e) => return Err(e),
-            };
-            *p.pair_slots().0 = Some(found.clone());
-            ctx.save_checkpoint(&p.snapshot(waits)).await?;
-            found
-        }
+    // The cluster and the registry do not depend on each other: read them at once (each with
+    // its own copy of the waits, merged after), and checkpoint both together.
+    let (known_grantee, known_registry) = (p.pair_slots().0.clone(), p.pair_slots().1.clone());
+    let (mut grantee_waits, mut registry_waits) = (waits.clone(), waits.clone());
+    let (found_grantee, found_registry) = {
+        let snapshot = |w: &Waits| p.snapshot(w);
+        let find_grantee = async {
+            match known_grantee.clone() {
+                Some(g) => Ok(Step::Done(g)),
+                None => grantee(ops, call, &args.cluster, &mut grantee_waits, snapshot).await,
+            }
+        };
+        let find_registry = async {
+            match known_registry.clone() {
+                Some(r) => Ok(r),
+                None => registry(ops, call, &args.registry, &mut registry_waits, snapshot).await,
+            }
+        };
+        tokio::join!(find_grantee, find_registry)
     };
-    let registry = match p.pair_slots().1.clone() {
-        Some(r) => r,
-        None => {
-            let r = registry(ops, call, &args.registry, waits, |w| p.snapshot(w)).await?;
-            *p.pair_slots().1 = Some(r.clone());
-            ctx.save_checkpoint(&p.snapshot(waits)).await?;
-            r
+    waits.join(grantee_waits, registry_waits);
+    // Keep what was found even when the other read failed or must wait, so the next attempt
+    // reads only what is missing (with one read token left, two reads at once must not keep
+    // failing each other); the attempt's own checkpoint is this one.
+    let mut found_new = false;
+    if let (None, Ok(Step::Done(g))) = (&known_grantee, &found_grantee) {
+        *p.pair_slots().0 = Some(g.clone());
+        found_new = true;
+    }
+    if let (None, Ok(r)) = (&known_registry, &found_registry) {
+        *p.pair_slots().1 = Some(r.clone());
+        found_new = true;
+    }
+    let checkpoint = p.snapshot(waits);
+    if found_new {
+        ctx.save_checkpoint(&checkpoint).await?;
+    }
+    let grantee = match found_grantee {
+        Ok(Step::Done(g)) => g,
+        Ok(Step::Wait(mut outcome)) => {
+            if let Outcome::Wait(w) = &mut outcome {
+                w.checkpoint = serde_json::to_value(&checkpoint).ok();
+            }
+            return Ok(Step::Wait(outcome));
         }
+        Err(e) if detaching && e.code == "ClusterNotFound" => recorded_grantee(ops, args).await?.ok_or(e)?,
+        Err(e) => return Err(e.with_checkpoint(&checkpoint)),
     };
+    let registry = found_registry.map_err(|e| e.with_checkpoint(&checkpoint))?;
     let registry_id = registry_id(&registry)?;
     Ok(Step::Done(Pair {
         grantee,

@@ -95,6 +95,23 @@ impl Waits {
         Verdict::Wait(delay)
     }
 
+    /// The waits after two steps ran side by side, each on its own copy of `self`: a condition
+    /// either step met (removed) stays met; one either started is kept; for one both kept, the
+    /// earlier start and the larger poll count.
+    pub fn join(&mut self, a: Waits, b: Waits) {
+        let base = std::mem::take(&mut self.0);
+        let met = |c: &String| base.contains_key(c) && !(a.0.contains_key(c) && b.0.contains_key(c));
+        for (condition, theirs) in a.0.iter().chain(b.0.iter()).filter(|(c, _)| !met(c)) {
+            self.0
+                .entry(condition.clone())
+                .and_modify(|ours| {
+                    ours.since = ours.since.min(theirs.since);
+                    ours.polls = ours.polls.max(theirs.polls);
+                })
+                .or_insert_with(|| theirs.clone());
+        }
+    }
+
     /// The condition is met: forget it (and say how long it took, for the metrics).
     pub fn done(&mut self, condition: &str) -> Option<Duration> {
         self.0
@@ -152,6 +169,21 @@ pub fn not_yet(condition: &str, code: &str, message: String, delay: Duration, ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_of_parallel_steps_join() {
+        let mut base = Waits::default();
+        base.poll("a", Duration::from_secs(60));
+        base.poll("b", Duration::from_secs(60));
+        let (mut one, mut two) = (base.clone(), base.clone());
+        one.met("a"); // the first step met `a`
+        one.poll("b", Duration::from_secs(60));
+        two.poll("c", Duration::from_secs(60)); // the second started waiting for `c`
+        base.join(one, two);
+        let keys: Vec<&str> = base.0.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["b", "c"]);
+        assert_eq!(base.0["b"].polls, 2);
+    }
 
     #[test]
     fn polls_back_off_within_the_budget() {

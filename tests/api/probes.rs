@@ -184,3 +184,45 @@ async fn a_restart_while_the_probe_runs_follows_the_same_command() {
     app.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_arm_cannot_tell_the_probe_can() {
+    // A firewall that allows a few ranges: ARM cannot say whether the nodes' egress is one of
+    // them, so the check alone is `unknown`; the probe's pull decides.
+    let allowing = |allow: &str| {
+        let allow = allow.to_string();
+        world(true, move |w| {
+            let r = registry_mut(w, "acrshared");
+            r.network_rule_set.default_action = "Deny".into();
+            r.network_rule_set.ip_rules = vec![azure_simulator::IpRule {
+                action: "Allow".into(),
+                value: allow,
+            }];
+        })
+    };
+    let a = AzureApp::spawn(allowing("20.50.0.0/24")).await;
+    let arm_only = a
+        .run(
+            a.app
+                .post_json(
+                    "/v1/checks",
+                    &json!({ "cluster": cluster("aks-demo"), "registry": registry("acrshared") }),
+                )
+                .await,
+        )
+        .await;
+    assert_eq!(arm_only["result"]["verdict"], "unknown", "{arm_only:#}");
+    assert_eq!(finding(&arm_only["result"], "NetworkRuleDenies")["severity"], "warning");
+    let r = probe(&a, IMAGE).await;
+    assert_eq!(
+        r["verdict"], "canPull",
+        "the cluster's egress (20.50.0.1) is allowed: {r:#}"
+    );
+    a.stop().await;
+
+    let a = AzureApp::spawn(allowing("198.51.100.0/24")).await;
+    let r = probe(&a, IMAGE).await;
+    assert_eq!(r["verdict"], "cannotPull", "{r:#}");
+    assert_eq!(finding(&r, "ProbeForbidden")["severity"], "error");
+    a.stop().await;
+}
