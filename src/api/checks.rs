@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -14,8 +14,7 @@ use super::extract::{
 };
 use super::jobs::{JobView, submit};
 use super::policy::{Action, Ask};
-use crate::domain::CheckArgs;
-use crate::ops::check::findings::{Finding, Verdict};
+use crate::domain::{CheckArgs, valid_image};
 
 /// A cluster and a registry to check, and whether to probe from inside the cluster.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,43 +39,6 @@ pub struct CheckRequest {
         max_length = 512
     )]
     pub image: Option<String>,
-}
-
-/// Checks an image reference against the OCI distribution grammar (repository path, then a
-/// tag or a digest), so nothing else can reach the command a probe runs in the cluster.
-pub fn valid_image(image: &str) -> bool {
-    let (repo, reference) = match (image.split_once('@'), image.rsplit_once(':')) {
-        (Some((repo, digest)), _) => {
-            let ok = digest
-                .strip_prefix("sha256:")
-                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
-            (repo, ok)
-        }
-        (None, Some((repo, tag))) => {
-            let ok = (1..=128).contains(&tag.len())
-                && tag
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && tag
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-            (repo, ok)
-        }
-        (None, None) => return false,
-    };
-    let component = |c: &str| {
-        !c.is_empty()
-            && c.bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && c.bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && c.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-    };
-    reference && image.len() <= 512 && repo.split('/').all(component)
 }
 
 impl CheckRequest {
@@ -105,28 +67,6 @@ impl CheckRequest {
             image,
         })
     }
-}
-
-/// The result of a `check` job.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct CheckResult {
-    /// `canPull`: nothing stands in the way; `cannotPull`: something does (an `error`
-    /// finding); `unknown`: something ARM cannot show decides, or a grant may not be effective yet.
-    verdict: Verdict,
-    /// What the check found, most important first is not guaranteed: look at `severity`.
-    findings: Vec<Finding>,
-    /// `{id}`.
-    #[schema(value_type = Object)]
-    cluster: Value,
-    /// `{id, loginServer, roleAssignmentMode}` (absent when the registry was not found).
-    #[schema(value_type = Option<Object>)]
-    registry: Option<Value>,
-    /// The identity that pulls: `{objectId, source, clientId}`.
-    #[schema(value_type = Option<Object>)]
-    principal: Option<Value>,
-    checked_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Check: can the cluster's kubelet identity pull from the registry? Reads the cluster, the
@@ -178,37 +118,4 @@ pub async fn check(
         job,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_image;
-
-    #[test]
-    fn image_references_follow_the_distribution_grammar() {
-        for ok in [
-            "hello-world:latest",
-            "team/app:v1.2.3",
-            "a/b/c:_x",
-            "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        ] {
-            assert!(valid_image(ok), "{ok}");
-        }
-        for bad in [
-            "hello",
-            "Hello:v1",
-            "app:v1;rm -rf /",
-            "app:$(id)",
-            "app:v1 --privileged",
-            "acrdemo.azurecr.io:443/app:v1",
-            "../app:v1",
-            "app:",
-            "-app:v1",
-            "app@sha256:xyz",
-            "app:v1\n",
-            "app:'v1'",
-        ] {
-            assert!(!valid_image(bad), "{bad}");
-        }
-    }
 }

@@ -4,17 +4,16 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::access::Access;
-use super::checks::valid_image;
 use super::error::{ApiError, ApiResult, ErrorResponse};
 use super::extract::{IdempotencyKey, JsonBody, RegistryRefSchema, parse_registry};
 use super::jobs::{JobView, submit_with_secret};
 use super::policy::{Action, Ask};
-use crate::domain::{ImportArgs, ImportSourceArgs, RegistryRef};
+use crate::domain::{ImportArgs, ImportSourceArgs, RegistryRef, valid_image};
 
 /// Where the image comes from.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -163,26 +162,6 @@ impl ImportRequestBody {
     }
 }
 
-/// The result of an `import` job.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct ImportResult {
-    /// `{id, loginServer}` of the target.
-    #[schema(value_type = Object)]
-    registry: Value,
-    /// The source as accepted: `{registryId | loginServer, image}` (never credentials).
-    #[schema(value_type = Object)]
-    source: Value,
-    mode: String,
-    /// The tags written, `repository:tag`.
-    imported: Vec<String>,
-    /// The same, with the target's login server: what a pod pulls.
-    images: Vec<String>,
-    /// The digest, when the source was given by digest (ACR's import reports none).
-    digest: Option<String>,
-}
-
 /// Import: copy an image into a registry (ACR `importImage`, what `az acr import` does). Runs
 /// as a job that follows ACR's long-running operation; imports into one registry run in order.
 /// A later check with `"probe": true` and no image pulls the newest image imported this way.
@@ -253,7 +232,7 @@ pub async fn import(
 mod tests {
     use super::*;
 
-    fn body(v: Value) -> ImportRequestBody {
+    fn body(v: serde_json::Value) -> ImportRequestBody {
         serde_json::from_value(v).unwrap()
     }
 

@@ -1,6 +1,7 @@
-//! The OpenAPI shapes of the queue's types in the job view. The queue serialises them; the API
-//! documents them (the queue knows nothing of HTTP or OpenAPI). Documentation only: the
-//! `job_view_schemas_match_the_queue` test keeps them equal to what the queue serialises.
+//! The OpenAPI shapes of the queue's types in the job view, and of the job kinds' results that
+//! have no Rust type of their own. The queue and the job kinds serialise them; the API documents
+//! them (the queue knows nothing of HTTP or OpenAPI). Documentation only: the
+//! `job_view_schemas_match_the_queue` test keeps the queue's equal to what it serialises.
 #![allow(dead_code)]
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -56,6 +57,48 @@ pub struct WaitRecordSchema {
     since: DateTime<Utc>,
     /// When the condition is checked next.
     next_check_at: DateTime<Utc>,
+}
+
+/// The result of a `check` job.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CheckResult {
+    /// `canPull`: nothing stands in the way; `cannotPull`: something does (an `error`
+    /// finding); `unknown`: something ARM cannot show decides, or a grant may not be effective yet.
+    verdict: crate::ops::check::findings::Verdict,
+    /// What the check found, most important first is not guaranteed: look at `severity`.
+    findings: Vec<crate::ops::check::findings::Finding>,
+    /// `{id}`.
+    #[schema(value_type = Object)]
+    cluster: Value,
+    /// `{id, loginServer, roleAssignmentMode}` (absent when the registry was not found).
+    #[schema(value_type = Option<Object>)]
+    registry: Option<Value>,
+    /// The identity that pulls: `{objectId, source, clientId}`.
+    #[schema(value_type = Option<Object>)]
+    principal: Option<Value>,
+    checked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The result of an `import` job.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ImportResult {
+    /// `{id, loginServer}` of the target.
+    #[schema(value_type = Object)]
+    registry: Value,
+    /// The source as accepted: `{registryId | loginServer, image}` (never credentials).
+    #[schema(value_type = Object)]
+    source: Value,
+    mode: String,
+    /// The tags written, `repository:tag`.
+    imported: Vec<String>,
+    /// The same, with the target's login server: what a pod pulls.
+    images: Vec<String>,
+    /// The digest, when the source was given by digest (ACR's import reports none).
+    digest: Option<String>,
 }
 
 #[cfg(test)]

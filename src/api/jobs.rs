@@ -735,8 +735,8 @@ choice_component!(
     [
         AttachResult,
         DetachResult,
-        super::checks::CheckResult,
-        super::imports::ImportResult,
+        super::job_schemas::CheckResult,
+        super::job_schemas::ImportResult,
         super::verify_schemas::VerifyResult,
         KubeletIdentityResult
     ]

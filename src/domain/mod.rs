@@ -3,8 +3,10 @@
 //! job kinds, as the API validates them and the queue stores them.
 pub mod args;
 pub mod ids;
+mod image;
 
 pub use args::{CheckArgs, ImportArgs, ImportSourceArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use ids::{
     ClusterId, IdError, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };
+pub use image::valid_image;

@@ -13,8 +13,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::findings::{Finding, Severity};
-use crate::api::checks::valid_image;
 use crate::azure::CommandResult;
+use crate::domain::valid_image;
 
 /// What a probe needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
