@@ -78,4 +78,20 @@ impl ImportStore {
         .await
         .map(|r| r.rows_affected())
     }
+
+    /// Until `stop`, every `every`: [`Self::forget_finished`] (every replica runs it; it is
+    /// idempotent).
+    pub async fn forget_finished_every(self, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            if let Err(e) = self.forget_finished().await {
+                tracing::warn!(error = %e, "forgetting the credentials of finished imports failed");
+            }
+        }
+    }
 }

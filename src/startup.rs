@@ -92,6 +92,11 @@ impl Application {
             config.ops.clone(),
             background.clone(),
         ));
+        // Credentials of imports that ended without forgetting them (cancelled, say).
+        tokio::spawn(
+            crate::imports::ImportStore::new(pool.clone())
+                .forget_finished_every(config.queue.prune_interval, background.clone()),
+        );
         let (authenticator, policy) = if config.mode.api() {
             tokio::spawn(api::idempotency::prune(
                 pool.clone(),
