@@ -111,6 +111,27 @@ impl AttachmentStore {
         Ok(())
     }
 
+    /// The direct grant an attach recorded for `principal` on `registry_id` within `within`:
+    /// ARM may not read it back yet (read-after-write lag), so a detach or check that follows
+    /// soon trusts the record over an empty answer. Returns the assignment id and when.
+    pub async fn recent_direct_grant(
+        &self,
+        registry_id: &str,
+        principal: Uuid,
+        within: std::time::Duration,
+    ) -> sqlx::Result<Option<(String, DateTime<Utc>)>> {
+        sqlx::query_as(
+            "SELECT assignment_id, verified_at FROM attachment \
+             WHERE registry_key = lower($1) AND principal_id = $2 AND state = 'attached' AND via = 'direct' \
+               AND assignment_id IS NOT NULL AND verified_at > now() - make_interval(secs => $3)",
+        )
+        .bind(registry_id)
+        .bind(principal)
+        .bind(within.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
     /// Remember that acr-attach added `member` to `group` (the first adder is kept).
     pub async fn record_membership(&self, group: Uuid, member: Uuid, added_by: &str, job_id: Uuid) -> sqlx::Result<()> {
         sqlx::query(

@@ -121,3 +121,24 @@ pub async fn ready(pool: &PgPool) -> Result<(), String> {
         Err(format!("migrations not applied: {missing:?}"))
     }
 }
+
+/// Until `stop`, every `every`: one clean-up statement (idempotent, so every replica runs it).
+pub async fn sweep_every(
+    pool: PgPool,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+    what: &'static str,
+    sql: &'static str,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = sqlx::query(sql).execute(&pool).await {
+            tracing::warn!(error = %e, what, "clean-up failed");
+        }
+    }
+}

@@ -67,31 +67,8 @@ impl ImportStore {
             .map(|_| ())
     }
 
-    /// Forgets the secrets of jobs that ended without forgetting them (cancelled, failed while
-    /// the database was away); returns how many.
-    pub async fn forget_finished(&self) -> sqlx::Result<u64> {
-        sqlx::query(
-            "DELETE FROM job_secret s USING job j \
-             WHERE j.id = s.job_id AND j.state IN ('succeeded', 'failed', 'cancelled')",
-        )
-        .execute(&self.pool)
-        .await
-        .map(|r| r.rows_affected())
-    }
-
-    /// Until `stop`, every `every`: [`Self::forget_finished`] (every replica runs it; it is
-    /// idempotent).
-    pub async fn forget_finished_every(self, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.cancelled() => return,
-            }
-            if let Err(e) = self.forget_finished().await {
-                tracing::warn!(error = %e, "forgetting the credentials of finished imports failed");
-            }
-        }
-    }
+    /// The clean-up every replica runs (`db::sweep_every`): secrets of jobs that ended
+    /// without forgetting them (cancelled, failed while the database was away).
+    pub const FORGET_FINISHED: &'static str = "DELETE FROM job_secret s USING job j \
+         WHERE j.id = s.job_id AND j.state IN ('succeeded', 'failed', 'cancelled')";
 }

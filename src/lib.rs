@@ -15,6 +15,7 @@ pub mod api;
 pub mod attachments;
 pub mod audit;
 pub mod azure;
+pub mod batches;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -22,6 +23,7 @@ pub mod duration;
 pub mod imports;
 pub mod ops;
 pub mod queue;
+pub mod quota;
 pub mod secrets;
 #[cfg(feature = "simulator")]
 pub mod simulated;

@@ -15,6 +15,7 @@ use crate::azure::AzureClient;
 use crate::config::Config;
 use crate::ops::{self, Ops};
 use crate::queue::{Handlers, JobStore, WorkerPool};
+use crate::quota::PgQuota;
 use crate::{db, telemetry};
 
 pub struct Application {
@@ -63,13 +64,19 @@ impl Application {
     pub async fn build_service(config: Config) -> anyhow::Result<Application> {
         let azure = AzureClient::new(&config.azure.resolve()?)?;
         let settings = config.ops.clone();
-        Self::build(config, move |pool| {
-            ops::handlers(Arc::new(Ops {
+        Self::build_with_policy(config, move |pool, policy| {
+            let azure = match settings.quota.enabled {
+                true => azure.with_quota(Arc::new(PgQuota::new(pool.clone(), settings.quota.clone()))),
+                false => azure,
+            };
+            let ops = Arc::new(Ops {
                 azure,
                 attachments: AttachmentStore::new(pool.clone()),
                 imports: crate::imports::ImportStore::new(pool.clone()),
                 settings,
-            }))
+            });
+            // Batch items are authorised when expanded, by the same policy as requests.
+            ops::handlers(ops, Arc::new(policy.clone()), pool)
         })
         .await
     }
@@ -80,11 +87,19 @@ impl Application {
         config: Config,
         handlers: impl FnOnce(&sqlx::PgPool) -> Handlers,
     ) -> anyhow::Result<Application> {
+        Self::build_with_policy(config, |pool, _| handlers(pool)).await
+    }
+
+    /// [`Self::build`], with the authorisation policy handed to the job kinds too (a batch's
+    /// expansion authorises its items with it).
+    async fn build_with_policy(
+        config: Config,
+        handlers: impl FnOnce(&sqlx::PgPool, &PolicyHandle) -> Handlers,
+    ) -> anyhow::Result<Application> {
         let pool = db::connect(&config.database).await?;
         db::migrate(&pool).await?;
         let listen_pool = db::listen_pool(&config.database)?;
         let store = JobStore::new(pool.clone());
-        let handlers = handlers(&pool);
         let background = CancellationToken::new();
         // Every replica schedules the drift sweep; one runs per interval (ops::drift::schedule).
         tokio::spawn(ops::drift::schedule(
@@ -92,21 +107,34 @@ impl Application {
             config.ops.clone(),
             background.clone(),
         ));
-        // Credentials of imports that ended without forgetting them (cancelled, say).
-        tokio::spawn(
-            crate::imports::ImportStore::new(pool.clone())
-                .forget_finished_every(config.queue.prune_interval, background.clone()),
-        );
-        let (authenticator, policy) = if config.mode.api() {
-            tokio::spawn(api::idempotency::prune(
+        let sweep = |what, sql| {
+            tokio::spawn(db::sweep_every(
                 pool.clone(),
                 config.queue.prune_interval,
                 background.clone(),
-            ));
+                what,
+                sql,
+            ))
+        };
+        sweep(
+            "forgetting the credentials of finished imports",
+            crate::imports::ImportStore::FORGET_FINISHED,
+        );
+        sweep("forgetting stale ARM quota tickets", crate::quota::FORGET_STALE_TICKETS);
+        let (authenticator, policy) = if config.mode.api() {
+            sweep("pruning idempotency keys", api::idempotency::PRUNE);
             security(&config, &pool, background.clone()).await?
         } else {
-            (Authenticator::open(), PolicyHandle::open())
+            (Authenticator::open(), worker_policy(&config, background.clone())?)
         };
+        let handlers = handlers(&pool, &policy);
+        // Batches past their retention (that of their jobs), on every replica.
+        tokio::spawn(crate::batches::BatchStore::new(pool.clone()).prune_every(
+            config.queue.prune_interval,
+            config.queue.keep_succeeded,
+            config.queue.keep_failed,
+            background.clone(),
+        ));
         let state = AppState {
             store: store.clone(),
             attachments: AttachmentStore::new(pool.clone()),
@@ -283,6 +311,28 @@ async fn security(
         .contains(&AuthMethod::ApiKeys)
         .then(|| ApiKeyStore::new(pool.clone()));
     Ok((Authenticator::new(entra, keys), policy))
+}
+
+/// The policy of a worker-only replica, which authorises batch items when it expands a batch:
+/// the policy file if one is given; open only when callers do not authenticate (`--auth none`,
+/// as on the API replicas); otherwise nothing is allowed (fail closed, with a warning), so a
+/// worker without the policy never widens what a caller may do.
+fn worker_policy(config: &Config, stop: CancellationToken) -> anyhow::Result<PolicyHandle> {
+    let auth = &config.auth;
+    if let Some(path) = &auth.policy {
+        return PolicyHandle::watch(path.clone(), auth.policy_reload, stop).map_err(anyhow::Error::msg);
+    }
+    if auth
+        .effective_methods(config.simulator.is_some())
+        .contains(&AuthMethod::None)
+    {
+        return Ok(PolicyHandle::open());
+    }
+    tracing::warn!(
+        "no authorisation policy on this worker replica (ACR_ATTACH_POLICY): the batches it expands are denied \
+         item by item; give worker replicas the policy file of the API replicas"
+    );
+    Ok(PolicyHandle::deny_all())
 }
 
 /// The HTTPS client for the Entra authority (with the extra CA bundle, if any).

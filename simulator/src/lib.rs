@@ -10,6 +10,7 @@
 mod arm;
 mod auth;
 mod faults;
+pub mod fleet;
 mod graph;
 mod keys;
 mod metadata;

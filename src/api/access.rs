@@ -162,6 +162,23 @@ impl Access {
         self.audit(state, action, resources, &decision, err.status, None).await
     }
 
+    /// The request's `x-request-id` (kept with a batch, for the audit records of its items).
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// Audits a decision about part of a request (a batch's item, or its selection's scope).
+    pub async fn record_decision(
+        &self,
+        state: &AppState,
+        action: Action,
+        resources: &Value,
+        decision: &Decision,
+        status: StatusCode,
+    ) -> ApiResult<()> {
+        self.audit(state, action, resources, decision, status, None).await
+    }
+
     /// Reads of jobs: own jobs with `read`, every job with `readAllJobs`. `Ok(true)`: every job.
     pub fn job_reader(&self, state: &AppState) -> ApiResult<bool> {
         if self.may(state, Action::ReadAllJobs) {

@@ -116,23 +116,8 @@ fn canonical(v: &serde_json::Value, h: &mut Sha256) {
     }
 }
 
-/// Deletes keys older than a day, every `every`, until `stop` (on each API replica; cheap).
-pub async fn prune(pool: sqlx::PgPool, every: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        if let Err(e) = sqlx::query("DELETE FROM idempotency_key WHERE created_at < now() - interval '24 hours'")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %e, "pruning idempotency keys failed");
-        }
-    }
-}
+/// Keys older than a day: swept on each API replica (`db::sweep_every`; cheap).
+pub const PRUNE: &str = "DELETE FROM idempotency_key WHERE created_at < now() - interval '24 hours'";
 
 #[cfg(test)]
 mod tests {

@@ -42,7 +42,8 @@ pub struct JobView {
     pub target: Option<String>,
     /// The job's arguments, as accepted (ids in canonical form): `PairJobInput` for `attach` and
     /// `detach`, `CheckJobInput` for `check`, `ImportJobInput` for `import`, `VerifyJobInput` for
-    /// `verify`, `KubeletIdentityJobInput` for `kubelet-identity`.
+    /// `verify`, `KubeletIdentityJobInput` for `kubelet-identity`, `BatchExpandJobInput` for
+    /// `batch-expand`.
     #[schema(value_type = JobInputSchema)]
     pub input: Value,
     /// Attempts consumed (failures and rescues; waits do not count).
@@ -65,7 +66,7 @@ pub struct JobView {
     pub wait: Option<WaitRecord>,
     pub cancel_requested: bool,
     /// The job's result once it succeeded: `AttachResult`, `DetachResult`, `CheckResult`,
-    /// `ImportResult`, `VerifyResult` or `KubeletIdentityResult`, by `kind`.
+    /// `ImportResult`, `VerifyResult`, `KubeletIdentityResult` or `BatchExpandResult`, by `kind`.
     #[schema(value_type = Option<JobResultSchema>)]
     pub result: Option<Value>,
     /// Why the job failed (when `status` is Failed).
@@ -159,16 +160,18 @@ pub enum JobKind {
     Import,
     Verify,
     KubeletIdentity,
+    BatchExpand,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Attach,
         JobKind::Detach,
         JobKind::Check,
         JobKind::Import,
         JobKind::Verify,
         JobKind::KubeletIdentity,
+        JobKind::BatchExpand,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +182,7 @@ impl JobKind {
             JobKind::Import => crate::ops::IMPORT,
             JobKind::Verify => crate::ops::VERIFY,
             JobKind::KubeletIdentity => crate::ops::KUBELET_IDENTITY,
+            JobKind::BatchExpand => crate::ops::BATCH_EXPAND,
         }
     }
 }
@@ -414,7 +418,11 @@ async fn cancel_status(state: &AppState, id: Uuid) -> ApiResult<StatusCode> {
 
 /// The answer of a POST that started (or found) a job: the job, and where to poll it.
 pub async fn job_response(state: &AppState, status: StatusCode, id: Uuid) -> ApiResult<Response> {
-    let view = load_view(state, id).await?;
+    Ok(view_response(status, load_view(state, id).await?))
+}
+
+fn view_response(status: StatusCode, view: JobView) -> Response {
+    let id = view.id;
     let mut res = (status, Json(view)).into_response();
     let loc = HeaderValue::from_str(&format!("/v1/jobs/{id}")).expect("a UUID path is a valid header");
     res.headers_mut().insert("operation-location", loc.clone());
@@ -423,7 +431,7 @@ pub async fn job_response(state: &AppState, status: StatusCode, id: Uuid) -> Api
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
-    Ok(res)
+    res
 }
 
 /// Enqueue a job for an allowed POST: 202 for a new job, 200 when an identical unfinished job
@@ -459,45 +467,108 @@ pub async fn submit_with_secret(
 ) -> ApiResult<Response> {
     let principal = access.caller.principal();
     let key = Key::new(&principal, scope, key, path, raw_body);
+    let entry = |status: StatusCode, job_id: Option<Uuid>| {
+        let mut resources = granted.resources.clone();
+        if let Some(id) = job_id {
+            resources["job"] = Value::String(id.to_string());
+        }
+        access.entry(
+            granted.action,
+            &resources,
+            &granted.decision,
+            status,
+            job_id,
+            &principal,
+        )
+    };
+    // The usual POST (no Idempotency-Key, nothing to seal): one statement, one round trip.
+    if key.is_none() && secret.is_none() {
+        let (job, deduplicated) =
+            enqueue_audited(&state.pool, &new, &principal, &entry(StatusCode::ACCEPTED, None)).await?;
+        return answer(state, &new, job, deduplicated).await;
+    }
     let mut tx = state.pool.begin().await?;
-    let replayed = match &key {
+    if let Some((status, job_id)) = match &key {
         Some(key) => key.replay(&mut tx).await?,
         None => None,
-    };
-    let (status, job_id, deduplicated) = match replayed {
-        Some((status, job_id)) => (status, job_id, None),
-        None => {
-            let enq = state.store.enqueue(&mut tx, &new).await?;
-            if let (Some((seal_key, plain)), false) = (&secret, enq.deduplicated) {
-                let (nonce, sealed) = seal_key.seal(enq.job.id, plain);
-                crate::imports::ImportStore::put_secret(&mut tx, enq.job.id, &nonce, &sealed).await?;
-            }
-            let status = submit_status(enq.deduplicated);
-            state.store.add_requester(&mut tx, enq.job.id, &principal).await?;
-            if let Some(key) = &key {
-                key.remember(&mut tx, status, enq.job.id).await?;
-            }
-            (status, enq.job.id, Some(enq.deduplicated))
-        }
-    };
-    let mut resources = granted.resources.clone();
-    resources["job"] = Value::String(job_id.to_string());
-    let entry = access.entry(
-        granted.action,
-        &resources,
-        &granted.decision,
-        status,
-        Some(job_id),
-        &principal,
-    );
-    AuditStore::record(&mut *tx, &entry).await?;
-    tx.commit().await?;
-    match deduplicated {
-        Some(true) => metrics::counter!("acr_attach_jobs_deduplicated_total", "kind" => new.kind.clone()).increment(1),
-        Some(false) => metrics::counter!("acr_attach_jobs_enqueued_total", "kind" => new.kind.clone()).increment(1),
-        None => {}
+    } {
+        AuditStore::record(&mut *tx, &entry(status, Some(job_id))).await?;
+        tx.commit().await?;
+        return job_response(state, status, job_id).await;
     }
-    job_response(state, status, job_id).await
+    let (job, deduplicated) = enqueue_audited(&mut *tx, &new, &principal, &entry(StatusCode::ACCEPTED, None)).await?;
+    if let (Some((seal_key, plain)), false) = (&secret, deduplicated) {
+        let (nonce, sealed) = seal_key.seal(job.id, plain);
+        crate::imports::ImportStore::put_secret(&mut tx, job.id, &nonce, &sealed).await?;
+    }
+    if let Some(key) = &key {
+        key.remember(&mut tx, submit_status(deduplicated), job.id).await?;
+    }
+    tx.commit().await?;
+    answer(state, &new, job, deduplicated).await
+}
+
+/// Enqueues `new` (`enqueue_job`: per-target lock, dedup, insert, NOTIFY) and writes its
+/// requester and the request's audit record in one statement, so all three commit together
+/// (synchronously, before the answer) whether `executor` is a transaction or the pool. The audit
+/// record gets the job and the status: 202 for a new job, 200 for an identical unfinished one.
+async fn enqueue_audited<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    new: &NewJob,
+    principal: &str,
+    entry: &crate::audit::AuditEntry<'_>,
+) -> sqlx::Result<(Job, bool)> {
+    debug_assert!(new.checkpoint.is_none(), "API jobs start without a checkpoint");
+    let id = Uuid::new_v4();
+    let job: Job = sqlx::query_as(
+        "WITH j AS (SELECT * FROM enqueue_job($1, $2, $3, $4, $5, $6, $7, $8)), \
+              r AS (INSERT INTO job_requester (job_id, requested_by) SELECT id, $9 FROM j ON CONFLICT DO NOTHING), \
+              a AS (INSERT INTO audit_record (request_id, caller, caller_info, action, method, path, resources, \
+                                              decision, rule, reason, status, job_id) \
+                    SELECT $10, $9, $11, $12, $13, $14, $15 || jsonb_build_object('job', j.id::text), $16, $17, $18, \
+                           CASE WHEN j.id = $1 THEN 202 ELSE 200 END, j.id FROM j) \
+         SELECT * FROM j",
+    )
+    .bind(id)
+    .bind(&new.kind)
+    .bind(&new.target_key)
+    .bind(new.dedup_key())
+    .bind(&new.args)
+    .bind(new.run_at)
+    .bind(new.max_attempts)
+    .bind(new.deadline.as_secs_f64())
+    .bind(principal)
+    .bind(entry.request_id)
+    .bind(&entry.caller_info)
+    .bind(entry.action)
+    .bind(entry.method)
+    .bind(entry.path)
+    .bind(&entry.resources)
+    .bind(if entry.allowed { "allowed" } else { "denied" })
+    .bind(entry.rule)
+    .bind(entry.reason)
+    .fetch_one(executor)
+    .await?;
+    let deduplicated = job.id != id;
+    Ok((job, deduplicated))
+}
+
+/// The answer to a POST that enqueued (202, from the row just written: a new job has no error
+/// history) or found an identical unfinished job (200, read as it is now).
+async fn answer(state: &AppState, new: &NewJob, job: Job, deduplicated: bool) -> ApiResult<Response> {
+    let counter = match deduplicated {
+        true => "acr_attach_jobs_deduplicated_total",
+        false => "acr_attach_jobs_enqueued_total",
+    };
+    metrics::counter!(counter, "kind" => new.kind.clone()).increment(1);
+    if deduplicated {
+        job_response(state, StatusCode::OK, job.id).await
+    } else {
+        Ok(view_response(
+            StatusCode::ACCEPTED,
+            JobView::from_job(job, Some(Vec::new())),
+        ))
+    }
 }
 
 fn submit_status(deduplicated: bool) -> StatusCode {
@@ -576,6 +647,23 @@ pub struct KubeletIdentityJobInput {
     registries: Option<Vec<String>>,
     /// Tags the identity gets (absent: an existing identity's tags are kept).
     tags: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The arguments of a `batch-expand` job: the batch it enqueues the items of.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchExpandJobInput {
+    batch: Uuid,
+}
+
+/// The result of a `batch-expand` job.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchExpandResult {
+    batch: Uuid,
+    /// What this run did with the items: `{enqueued, deduplicated, denied, cancelled}`.
+    #[schema(value_type = Object)]
+    items: Value,
 }
 
 /// A result of an `attach` job (`path` says which way it granted).
@@ -716,14 +804,15 @@ macro_rules! choice_component {
 choice_component!(
     JobInputSchema,
     "JobInput",
-    "The job's arguments, by kind: attach and detach take a pair, check a pair and a probe, import a source and a target, verify a window, kubelet-identity an identity.",
+    "The job's arguments, by kind: attach and detach take a pair, check a pair and a probe, import a source and a target, verify a window, kubelet-identity an identity, batch-expand a batch.",
     AnyOfBuilder,
     [
         PairJobInput,
         CheckJobInput,
         ImportJobInput,
         super::verify_schemas::VerifyJobInput,
-        KubeletIdentityJobInput
+        KubeletIdentityJobInput,
+        BatchExpandJobInput
     ]
 );
 
@@ -738,7 +827,8 @@ choice_component!(
         super::job_schemas::CheckResult,
         super::job_schemas::ImportResult,
         super::verify_schemas::VerifyResult,
-        KubeletIdentityResult
+        KubeletIdentityResult,
+        BatchExpandResult
     ]
 );
 

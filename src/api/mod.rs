@@ -25,6 +25,8 @@ pub mod access;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+mod batch_request;
+pub mod batches;
 pub mod checks;
 pub mod error;
 pub mod extract;
@@ -63,6 +65,7 @@ poll the job for its state, result and timeline."),
         (name = "attachments", description = "Let a cluster pull from a registry, or stop it"),
         (name = "checks", description = "Can a cluster pull from a registry, and if not, why"),
         (name = "imports", description = "Put an image into a registry (az acr import)"),
+        (name = "batches", description = "Many attaches or detaches in one request: one registry to many clusters (listed, or selected through Resource Graph), or one cluster to many registries"),
         (name = "kubelet identities", description = "Prepare a kubelet identity (groups, grants) before the cluster exists"),
         (name = "jobs", description = "Every long-running request is a job"),
         (name = "audit", description = "Who asked for what, and what the policy decided"),
@@ -99,6 +102,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(attachments::attach, attachments::list_attachments))
         .routes(routes!(attachments::detach))
+        .merge(batch_routes())
         .routes(routes!(checks::check))
         .routes(routes!(imports::import))
         .routes(routes!(verifications::verify))
@@ -111,6 +115,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
+}
+
+/// `/v1/batches`: its POST takes bodies up to [`batches::BATCH_MAX_BODY_BYTES`] (5,000 ids).
+fn batch_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(batches::create_batch))
+        .routes(routes!(batches::get_batch))
+        .routes(routes!(batches::batch_items))
+        .routes(routes!(batches::cancel_batch))
+        .layer(DefaultBodyLimit::max(batches::BATCH_MAX_BODY_BYTES))
 }
 
 /// The OpenAPI document (what `/openapi.json` serves and `openapi/openapi.json` holds).
@@ -131,6 +145,10 @@ fn with_job_links(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
         ("cancelJob", "cancel_job", "Cancel the job"),
     ];
     for (path, item) in spec.paths.paths.iter_mut() {
+        // A batch's answers carry a batch id, not a job id.
+        if path.starts_with("/v1/batches") {
+            continue;
+        }
         let Some(op) = item.post.as_mut() else { continue };
         for status in ["200", "202"] {
             let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else {

@@ -93,6 +93,15 @@ pub enum Ask<'a> {
         registry: &'a RegistryRef,
         source: Option<&'a RegistryRef>,
     },
+    /// A batch's selection (attach or detach): may the caller act on clusters somewhere under
+    /// `scope` (a subscription or resource group) with `registry`? Allowed when a rule allows
+    /// the action and the registry, and one of its cluster scopes covers `scope` or lies under
+    /// it. Each selected cluster is then decided as a [`Ask::Pair`] of its own.
+    Selection {
+        action: Action,
+        scope: &'a str,
+        registry: &'a RegistryRef,
+    },
     /// Actions without resources (read, cancel, audit).
     Plain(Action),
 }
@@ -100,7 +109,7 @@ pub enum Ask<'a> {
 impl Ask<'_> {
     pub fn action(&self) -> Action {
         match self {
-            Ask::Pair { action, .. } | Ask::Plain(action) => *action,
+            Ask::Pair { action, .. } | Ask::Selection { action, .. } | Ask::Plain(action) => *action,
             Ask::KubeletIdentity { .. } => Action::PrepareKubeletIdentity,
             Ask::Import { .. } => Action::Import,
         }
@@ -196,6 +205,17 @@ impl Scope {
         Ok(Scope::Under(id.to_string().to_ascii_lowercase()))
     }
 
+    /// Whether this scope and `scope` share anything: one covers the other.
+    fn overlaps(&self, scope: &str) -> bool {
+        match self {
+            Scope::Any => true,
+            Scope::Under(prefix) => {
+                let s = scope.to_ascii_lowercase();
+                self.covers(scope) || prefix.starts_with(&format!("{s}/"))
+            }
+        }
+    }
+
     fn covers(&self, resource: &str) -> bool {
         match self {
             Scope::Any => true,
@@ -266,6 +286,15 @@ impl Rule {
                     })
                 } else {
                     group.filter(|g| !group_ok(g)).map(|g| format!("group {g}"))
+                }
+            }
+            Ask::Selection { scope, registry, .. } => {
+                if !self.clusters.iter().any(|s| s.overlaps(scope)) {
+                    Some(format!("any cluster under {scope}"))
+                } else if !registry_ok(registry) {
+                    Some(format!("registry {registry}"))
+                } else {
+                    None
                 }
             }
             Ask::Import { registry, source } => {
@@ -432,6 +461,11 @@ impl PolicyHandle {
         PolicyHandle {
             current: Arc::new(RwLock::new(None)),
         }
+    }
+
+    /// A policy without rules: everything is denied.
+    pub fn deny_all() -> Self {
+        Self::fixed(Policy { rules: Vec::new() })
     }
 
     pub fn fixed(policy: Policy) -> Self {

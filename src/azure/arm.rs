@@ -11,9 +11,9 @@ use super::ids::{
     ClusterId, RegistryId, RegistryName, ResourceId, RoleAssignmentId, SubscriptionId, UserAssignedIdentityId,
 };
 use super::models::{
-    ClusterSummary, Deleted, ManagedCluster, Permission, Registry, RegistrySummary, RoleAssignment,
-    RoleAssignmentCreate, RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster, WireIdentity,
-    WireRegistry, WireRoleAssignment, WireRoleDefinition,
+    ClusterSelectionRow, ClusterSummary, Deleted, ManagedCluster, Permission, Registry, RegistrySummary,
+    RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleDefinition, UserAssignedIdentity, WireCluster,
+    WireIdentity, WireRegistry, WireRoleAssignment, WireRoleDefinition,
 };
 use reqwest::Method;
 use std::collections::BTreeMap;
@@ -30,6 +30,11 @@ pub fn registry_by_name_query(name: &RegistryName) -> String {
 
 /// Clusters and the identity that pulls for them (the simulator implements this subset).
 pub const CLUSTER_IDENTITIES_QUERY: &str = "resources | where type =~ 'microsoft.containerservice/managedclusters' | project id, kubeletObjectId = tostring(properties.identityProfile.kubeletidentity.objectId)";
+
+/// Clusters for a batch's selection (resource group and tags are filtered by the service, not
+/// in KQL: nothing a caller sends ever becomes part of a query; the subscriptions are the
+/// request's `subscriptions`, validated GUIDs).
+pub const CLUSTER_SELECTION_QUERY: &str = "resources | where type =~ 'microsoft.containerservice/managedclusters' | project id, subscriptionId, resourceGroup, tags, provisioningState = tostring(properties.provisioningState), kubeletObjectId = tostring(properties.identityProfile.kubeletidentity.objectId), kubeletClientId = tostring(properties.identityProfile.kubeletidentity.clientId), kubeletResourceId = tostring(properties.identityProfile.kubeletidentity.resourceId)";
 
 /// Registries with the columns of [`RegistrySummary`] (the permission mode picks the pull role).
 pub const REGISTRIES_QUERY: &str = "resources | where type =~ 'microsoft.containerregistry/registries' | project id, name, type, subscriptionId, resourceGroup, location, loginServer = tostring(properties.loginServer), roleAssignmentMode = tostring(properties.roleAssignmentMode)";
@@ -141,6 +146,17 @@ impl AzureClient {
         subscriptions: &[SubscriptionId],
     ) -> Result<Vec<ClusterSummary>, AzureError> {
         self.resource_graph(ctx, "cluster_identities", CLUSTER_IDENTITIES_QUERY, subscriptions)
+            .await
+    }
+
+    /// Every managed cluster in `subscriptions` with its place, tags and kubelet identity,
+    /// through Resource Graph ([`CLUSTER_SELECTION_QUERY`]): a batch's selection.
+    pub async fn clusters_for_selection(
+        &self,
+        ctx: &CallContext,
+        subscriptions: &[SubscriptionId],
+    ) -> Result<Vec<ClusterSelectionRow>, AzureError> {
+        self.resource_graph(ctx, "select_clusters", CLUSTER_SELECTION_QUERY, subscriptions)
             .await
     }
 

@@ -10,6 +10,7 @@ use super::config::{ApiVersions, AzureSettings, ConfigError};
 use super::context::{CallContext, CallRecord};
 use super::error::{AzureError, AzureErrorInfo, ErrorKind, error_chain, parse_error_body, parse_retry_after, truncate};
 use super::ids::SubscriptionId;
+use super::quota::{Bucket, Observed, QuotaGate};
 use azure_core::credentials::TokenCredential;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -34,6 +35,10 @@ pub(super) struct Inner {
     pub(super) token_timeout: Duration,
     pub(super) arm_scope: String,
     pub(super) graph_scope: String,
+    /// Who calls ARM, in quota bucket keys.
+    pub(super) principal: String,
+    /// ARM's quota as budgeted by acr-attach (none: only ARM's 429s pace the calls).
+    pub(super) quota: Option<Arc<dyn QuotaGate>>,
 }
 
 impl std::fmt::Debug for AzureClient {
@@ -203,7 +208,84 @@ impl AzureClient {
                 token_timeout: settings.token_timeout,
                 arm_scope: settings.cloud.arm_scope(),
                 graph_scope: settings.cloud.graph_scope(),
+                principal: super::quota::principal_label(&settings.credential),
+                quota: None,
             }),
+        }
+    }
+
+    /// The same client, budgeting every ARM call against `quota` first.
+    pub fn with_quota(&self, quota: Arc<dyn QuotaGate>) -> Self {
+        let i = &self.inner;
+        AzureClient {
+            inner: Arc::new(Inner {
+                http: i.http.clone(),
+                credential: i.credential.clone(),
+                cloud: i.cloud.clone(),
+                api: i.api.clone(),
+                subscriptions: i.subscriptions.clone(),
+                token_timeout: i.token_timeout,
+                arm_scope: i.arm_scope.clone(),
+                graph_scope: i.graph_scope.clone(),
+                principal: i.principal.clone(),
+                quota: Some(quota),
+            }),
+        }
+    }
+
+    /// Takes the ARM call's token: waits in place for one due soon; for a later one, the call
+    /// is not sent and the job is told when its reserved token is due.
+    async fn take_quota(&self, ctx: &CallContext, req: &Req<'_>) -> Result<Option<Bucket>, AzureError> {
+        let Some(quota) = self.inner.quota.as_ref().filter(|_| req.service == Service::Arm) else {
+            return Ok(None);
+        };
+        let bucket = Bucket::for_request(req.url.path(), &req.method, &self.inner.principal);
+        match quota.take(&bucket, ctx.correlation_id).await {
+            Ok(wait) if wait.is_zero() => {}
+            Ok(wait) if wait <= quota.settings().inline_wait => tokio::time::sleep(wait).await,
+            Ok(wait) => {
+                let mut e = AzureError::new(
+                    req.operation,
+                    ErrorKind::Quota,
+                    format!(
+                        "ARM's {} quota for {} is spent until a token is due in {} ms (reserved for this job)",
+                        bucket.kind.as_str(),
+                        bucket.key.split(':').next().unwrap_or("tenant"),
+                        wait.as_millis()
+                    ),
+                );
+                e.retry_after = Some(wait);
+                e.code = Some("ArmQuotaWait".into());
+                e.path = Some(req.url.path().to_string());
+                e.correlation_id = Some(ctx.correlation_id);
+                return Err(e);
+            }
+            // The store is unreachable: call unbudgeted rather than not at all (ARM's 429 stays).
+            Err(e) => tracing::warn!(bucket = %bucket.key, error = %e, "ARM quota unavailable; calling unbudgeted"),
+        }
+        Ok(Some(bucket))
+    }
+
+    /// Tells the quota what ARM answered: a 429 slows every job of the bucket; a low remaining
+    /// count corrects our copy when someone else spends the same principal's quota.
+    async fn observe_quota(&self, bucket: &Bucket, status: u16, headers: &HeaderMap) {
+        let Some(quota) = &self.inner.quota else { return };
+        let seen = if status == 429 {
+            let after = header_str(headers, "retry-after")
+                .and_then(|v| parse_retry_after(&v, chrono::Utc::now()))
+                .unwrap_or(Duration::from_secs(1));
+            Observed::Throttled(after)
+        } else {
+            let limit = bucket.limit(quota.settings());
+            match header_str(headers, &bucket.remaining_header()).and_then(|v| v.trim().parse::<f64>().ok()) {
+                // Only worth a write when it may matter: our copy is never more generous than
+                // ARM's by more than what is in flight, except when others share the principal.
+                Some(left) if left < limit.burst / 4.0 => Observed::Remaining(left),
+                _ => return,
+            }
+        };
+        if let Err(e) = quota.observe(bucket, seen).await {
+            tracing::warn!(bucket = %bucket.key, error = %e, "could not record ARM's quota answer");
         }
     }
 
@@ -279,6 +361,15 @@ impl AzureClient {
     /// Acquires a token (bounded by the token timeout), sends the request with the standard
     /// headers, records the call and returns the response whatever its status.
     pub(super) async fn send(&self, ctx: &CallContext, req: Req<'_>) -> Result<Resp, AzureError> {
+        let bucket = self.take_quota(ctx, &req).await?;
+        let resp = self.send_now(ctx, req).await;
+        if let (Some(bucket), Ok(r)) = (&bucket, &resp) {
+            self.observe_quota(bucket, r.status, &r.headers).await;
+        }
+        resp
+    }
+
+    async fn send_now(&self, ctx: &CallContext, req: Req<'_>) -> Result<Resp, AzureError> {
         let scope = match req.service {
             Service::Arm => &self.inner.arm_scope,
             Service::Graph => &self.inner.graph_scope,

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Decode,
     /// The client refused to send the request (e.g. a `nextLink` to a foreign host).
     Refused,
+    /// Not sent: acr-attach's budget of ARM's quota has a token for it only after
+    /// `retry_after` (reserved for this job; see [`super::quota`]).
+    Quota,
 }
 
 /// What kind of Azure error this is, which decides what the caller does about it (the job
@@ -45,6 +48,9 @@ pub enum AzureErrorClass {
     NotFound,
     /// The same (scope, principal, role) is already assigned under another name.
     RoleAssignmentExists,
+    /// ARM's request quota is spent (429 `Retry-After`), or acr-attach's own budget of it
+    /// ([`ErrorKind::Quota`]): wait, without counting a failed attempt.
+    Throttled,
     /// A validation or configuration error: retrying will not help.
     Permanent,
 }
@@ -145,6 +151,7 @@ impl fmt::Display for AzureErrorInfo {
             ErrorKind::Token => f.write_str(" (token acquisition)")?,
             ErrorKind::Decode => f.write_str(" (unexpected response body)")?,
             ErrorKind::Refused => f.write_str(" (refused by client)")?,
+            ErrorKind::Quota => f.write_str(" (not sent: waiting for ARM quota)")?,
         }
         if let Some(s) = self.status {
             write!(f, ": HTTP {s}")?;
@@ -212,6 +219,7 @@ impl AzureErrorInfo {
             return Permanent;
         }
         match self.kind {
+            ErrorKind::Quota => return Throttled,
             ErrorKind::Transport | ErrorKind::Timeout => return Transient,
             ErrorKind::Refused | ErrorKind::Decode => return Permanent,
             ErrorKind::Token => {
@@ -266,7 +274,8 @@ impl AzureErrorInfo {
             return NotFound;
         }
         match self.status {
-            Some(429) | Some(408) => Transient,
+            Some(429) => Throttled,
+            Some(408) => Transient,
             Some(s) if s >= 500 => Transient,
             Some(404) => NotFound,
             _ => Permanent,
@@ -526,7 +535,8 @@ mod tests {
         let cases = [
             (arm(500, "InternalServerError", "x"), Transient),
             (arm(503, "ServiceUnavailable", "x"), Transient),
-            (arm(429, "TooManyRequests", "x"), Transient),
+            (arm(429, "TooManyRequests", "x"), Throttled),
+            (arm(429, "SubscriptionRequestsThrottled", "x"), Throttled),
             (arm(409, "AnotherOperationInProgress", "x"), Transient),
             (arm(429, "RetryableErrorDueToAnotherOperation", "x"), Transient),
             (arm(401, "ExpiredAuthenticationToken", "x"), Transient),

@@ -29,6 +29,7 @@ pub mod error;
 mod graph;
 mod import;
 pub mod models;
+pub mod quota;
 mod resource_graph;
 pub mod roles;
 mod run_command;
@@ -49,9 +50,9 @@ pub use credential::build_credential;
 pub use error::{AuthorizationDenied, AzureError, AzureErrorClass, AzureErrorInfo, ErrorDetail, ErrorKind};
 pub use import::{ImportRequest, ImportSource, ImportState, SourceCredentials};
 pub use models::{
-    Deleted, DirectoryObject, Group, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster, Permission, PrincipalType,
-    Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter, RoleAssignmentMode,
-    RoleDefinition, ServicePrincipal, UserAssignedIdentity,
+    ClusterSelectionRow, Deleted, DirectoryObject, Group, GroupAdd, GroupRemove, KubeletIdentity, ManagedCluster,
+    Permission, PrincipalType, Registry, RegistrySummary, RoleAssignment, RoleAssignmentCreate, RoleAssignmentFilter,
+    RoleAssignmentMode, RoleDefinition, ServicePrincipal, UserAssignedIdentity,
 };
 pub use roles::{
     ACR_PULL, ASSIGNMENT_NAMESPACE, CONTAINER_REGISTRY_REPOSITORY_READER, assignment_name, permits, pull_role_for,

@@ -6,14 +6,12 @@
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use acr_attach::api::auth::AuthMethod;
-use acr_attach::config::{Config, Mode};
-use acr_attach::ops::drift::SweepInterval;
+mod common;
+
 use acr_attach::startup::Application;
 use azure_simulator::{Bucket, Simulator, Throttling, World};
 
@@ -62,13 +60,6 @@ struct Args {
     /// 0 ms exceed ARM's 25 reads/s, and the retries would be measured instead of a single job).
     #[arg(long)]
     arm_throttling: bool,
-}
-
-/// The service's flags at their defaults (and whatever the environment sets), as `serve` reads them.
-#[derive(clap::Parser)]
-struct ServeFlags {
-    #[command(flatten)]
-    config: Config,
 }
 
 #[derive(Clone, Copy)]
@@ -318,33 +309,8 @@ impl Row {
 async fn main() -> anyhow::Result<()> {
     let a = <Args as clap::Parser>::parse();
     anyhow::ensure!(a.iterations > 0, "--iterations must be at least 1");
-    let mut url = url::Url::parse(&a.admin_url)?;
-    url.set_path(DB);
-    {
-        let mut admin = sqlx::PgConnection::connect(&a.admin_url).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {DB} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await?;
-    }
-
-    // Like the tests' `test_config`: open API, no rate limit to speak of, its own database
-    // (created at start), a short fallback poll, no drift sweep (it would call ARM in the middle
-    // of the measurements).
-    let mut config = <ServeFlags as clap::Parser>::try_parse_from(["acr-attach"])?.config;
-    config.listen = "127.0.0.1:0".parse()?;
-    config.mode = Mode::All;
-    config.simulator = None;
-    config.database.database_url = url.to_string();
-    config.queue.poll_interval = Duration::from_millis(50);
-    // The benchmark polls faster than the per-caller rate limit allows.
-    config.api.rate_limit = 100_000.0;
-    config.api.rate_burst = 100_000;
-    config.auth.methods = vec![AuthMethod::None];
-    config.auth.policy = None;
-    config.ops.drift.verify_interval = SweepInterval::OFF;
-    config.ops.drift.repair_drift = false;
+    let url = common::fresh_database(&a.admin_url, DB).await?;
+    let mut config = common::service_config(&url)?;
 
     let mut world = World::from_file(&a.world)?;
     if !a.arm_throttling {
@@ -359,6 +325,14 @@ async fn main() -> anyhow::Result<()> {
             writes: unlimited,
             deletes: unlimited,
         };
+        // acr-attach's own budget of ARM's quota likewise (it still takes a token per call, so
+        // its cost is in the figures).
+        let limit = "1000000000/1000000000".parse().map_err(anyhow::Error::msg)?;
+        (
+            config.ops.quota.reads,
+            config.ops.quota.writes,
+            config.ops.quota.deletes,
+        ) = (limit, limit, limit);
     }
     let sim = acr_attach::simulated::start(world, &mut config).await?;
     let app = Application::build_service(config).await?;

@@ -10,8 +10,12 @@
 //! 3. grant    – PUT the role assignment under a deterministic name (UUIDv5 of registry,
 //!    principal and role) with `principalType: ServicePrincipal`. `RoleAssignmentExists` means
 //!    the grant exists under another name: adopt it. `PrincipalNotFound` is waited out (budget).
-//! 4. readable – after a create, GET the assignment until ARM returns it (read-after-write lag).
-//! 5. record   – remember the verified attachment; return the result.
+//! 4. record   – remember the attachment; return the result.
+//!
+//! No read-back after the PUT: ARM's 201 carries the assignment it stored, which is the proof.
+//! The read-after-write lag matters to whoever *reads* the grant next, so the wait lives there:
+//! a detach that finds nothing to delete, or a check that finds no grant, within the readable
+//! budget of a grant recorded here, waits or says so (see [`super::detach`], `check`).
 //!
 //! With a `group` in its arguments the job grants through that Entra group instead: see
 //! [`super::group_attach`].
@@ -60,7 +64,7 @@ impl Attach {
             mut waits,
         ) = resolve::resolved_pair!(ops, ctx, call, args, p, detaching: false);
 
-        let mut granted = match p.granted.clone() {
+        let granted = match p.granted.clone() {
             Some(g) => g,
             None => {
                 let recipient = kubelet_recipient(&grantee, ctx);
@@ -78,12 +82,6 @@ impl Attach {
                 }
             }
         };
-
-        if let Some(outcome) =
-            grant::readable(ops, call, &registry_id, &mut granted, &mut waits, |w| p.snapshot(w)).await?
-        {
-            return Ok(outcome);
-        }
 
         let role_id = role_definition_id(&registry_id.subscription(), registry.role);
         ops.attachments

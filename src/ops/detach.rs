@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::failures::generic;
 use super::resolve::{self, Grantee, Pair, ResolvedRegistry};
-use super::waits::{Snapshot, Waits};
+use super::waits::{Snapshot, Verdict, Waits, condition, wait};
 use super::{DETACH, Ops, PairArgs};
 use crate::attachments::Verified;
 use crate::azure::roles::PULL_ROLES;
@@ -52,6 +52,47 @@ struct Kept {
 super::resolve::pair_job!(Detach, DETACH, group_detach);
 
 impl Detach {
+    /// ARM says our assignment is not there, but an attach recorded it moments ago: ARM may not
+    /// see it yet (read-after-write lag), and concluding "nothing to delete" would leave the
+    /// grant in place. Wait and delete again, within the readable budget of that attach.
+    async fn absent_but_just_granted(
+        &self,
+        ours: &RoleAssignmentId,
+        registry_id: &str,
+        grantee: &Grantee,
+        waits: &mut Waits,
+        p: &Progress,
+    ) -> Result<Option<Outcome>, JobError> {
+        let ops = &*self.0;
+        let recorded = ops
+            .attachments
+            .recent_direct_grant(registry_id, grantee.object_id, ops.settings.readable_budget)
+            .await
+            .map_err(|e| JobError::transient("DatabaseUnavailable", format!("reading the attachment failed: {e}")))?;
+        let Some((id, at)) = recorded.filter(|(id, _)| id.eq_ignore_ascii_case(&ours.to_string())) else {
+            waits.done(condition::ASSIGNMENT_READABLE);
+            return Ok(None);
+        };
+        Ok(
+            match waits.poll(condition::ASSIGNMENT_READABLE, ops.settings.readable_budget) {
+                Verdict::Wait(delay) => Some(wait(
+                    condition::ASSIGNMENT_READABLE,
+                    format!(
+                        "ARM does not find the role assignment {id} that an attach made at {}; waiting until it does, to delete it",
+                        at.to_rfc3339()
+                    ),
+                    delay,
+                    &p.snapshot(waits),
+                )),
+                // Within the budget ARM never showed it: someone else deleted it.
+                Verdict::Exhausted(_) => {
+                    waits.done(condition::ASSIGNMENT_READABLE);
+                    None
+                }
+            },
+        )
+    }
+
     async fn steps(
         &self,
         ctx: &JobContext,
@@ -76,8 +117,18 @@ impl Detach {
             assignment_name(&registry_id, &grantee.object_id, &registry.role),
         );
         match ops.azure.delete_role_assignment(call, &ours).await {
-            Ok(Deleted::Deleted(_)) => p.deleted.push(ours.to_string()),
-            Ok(Deleted::AlreadyAbsent) => {}
+            Ok(Deleted::Deleted(_)) => {
+                waits.met(condition::ASSIGNMENT_READABLE);
+                p.deleted.push(ours.to_string());
+            }
+            Ok(Deleted::AlreadyAbsent) => {
+                if let Some(outcome) = self
+                    .absent_but_just_granted(&ours, &registry.id, &grantee, &mut waits, p)
+                    .await?
+                {
+                    return Ok(outcome);
+                }
+            }
             Err(e) => {
                 return Err(generic(
                     e,

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::OpsSettings;
 use super::waits::{Verdict, Waits, condition, human, not_yet};
-use crate::azure::{AzureError, AzureErrorClass};
+use crate::azure::{AzureError, AzureErrorClass, ErrorKind};
 use crate::queue::JobError;
 
 /// ARM's own words, for the job's error details (support needs the request ids).
@@ -38,6 +38,23 @@ pub fn generic<C: Serialize>(
     checkpoint: impl Fn(&Waits) -> C,
 ) -> JobError {
     match e.class() {
+        // Quota is shared: the bucket already knows (see `azure::quota`); the job waits for
+        // its slot without using an attempt. The job deadline still bounds it.
+        AzureErrorClass::Throttled => {
+            let delay = e.retry_after.unwrap_or(settings.retry_base);
+            let message = format!("{what} waits for ARM's request quota: {}", arm_words(&e));
+            match e.kind {
+                ErrorKind::Quota => JobError::planned_wait(condition::ARM_QUOTA, "ArmQuotaWait", message),
+                _ => JobError::not_yet_consistent(
+                    condition::ARM_QUOTA,
+                    e.code.clone().unwrap_or_else(|| "TooManyRequests".into()),
+                    message,
+                )
+                .with_details(details(&e)),
+            }
+            .with_retry_after(Some(delay))
+            .with_checkpoint(checkpoint(waits))
+        }
         AzureErrorClass::Transient => JobError::transient(
             e.code.clone().unwrap_or_else(|| "AzureUnavailable".into()),
             format!("{what} failed transiently ({}); retrying", arm_words(&e)),

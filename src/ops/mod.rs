@@ -11,6 +11,7 @@ use crate::azure::AzureClient;
 use crate::queue::{Handlers, NewJob, RetryPolicy};
 
 mod attach;
+pub mod batch;
 pub mod check;
 mod detach;
 pub mod drift;
@@ -27,6 +28,7 @@ pub mod waits;
 
 pub use crate::domain::{CheckArgs, ImportArgs, KubeletIdentityArgs, PairArgs, RegistryRef};
 pub use attach::Attach;
+pub use batch::{BATCH_EXPAND, BatchExpand, BatchExpandArgs, PairAuthorizer};
 pub use check::Check;
 pub use detach::Detach;
 pub use drift::{DriftSettings, Verify, VerifyArgs};
@@ -95,6 +97,9 @@ pub struct OpsSettings {
     /// The drift sweep (`verify` jobs) and automatic repair.
     #[command(flatten)]
     pub drift: DriftSettings,
+    /// ARM's request quota, budgeted before each call (shared by the replicas).
+    #[command(flatten)]
+    pub quota: crate::azure::quota::QuotaSettings,
 }
 
 impl OpsSettings {
@@ -126,6 +131,16 @@ impl OpsSettings {
     pub fn check_job(&self, args: &CheckArgs) -> NewJob {
         let waits = if args.probe { self.probe_budget } else { Duration::ZERO };
         self.bounded(NewJob::of::<Check>(args), args.target_key(), waits)
+    }
+
+    /// A batch's expansion (its own target: one per batch). Its deadline leaves room for a
+    /// cluster still being created (one cluster, many registries waits for its identity).
+    pub fn batch_expand_job(&self, args: &BatchExpandArgs) -> NewJob {
+        self.bounded(
+            NewJob::of::<BatchExpand>(args),
+            args.target_key(),
+            self.provisioning_budget,
+        )
     }
 
     /// A drift sweep (sweeps share one target: one runs at a time).
@@ -161,14 +176,21 @@ pub struct Ops {
     pub settings: OpsSettings,
 }
 
-/// The production job kinds.
-pub fn handlers(ops: Arc<Ops>) -> Handlers {
+/// The production job kinds. `policy` authorises a batch's items when it is expanded (the
+/// API's policy: the same decisions as for single requests).
+pub fn handlers(ops: Arc<Ops>, policy: Arc<dyn PairAuthorizer>, pool: &sqlx::PgPool) -> Handlers {
     Handlers::new()
         .job(Attach(ops.clone()))
         .job(Detach(ops.clone()))
         .job(Check(ops.clone()))
         .job(Import(ops.clone()))
         .job(Verify(ops.clone()))
+        .job(BatchExpand {
+            ops: ops.clone(),
+            batches: crate::batches::BatchStore::new(pool.clone()),
+            jobs: crate::queue::JobStore::new(pool.clone()),
+            policy,
+        })
         .job(KubeletIdentity(ops))
 }
 

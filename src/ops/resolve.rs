@@ -1,7 +1,9 @@
 //! The first steps of attach and detach: who is the grantee (the cluster's kubelet identity,
 //! or its service principal), and which registry is meant.
+use chrono::{DateTime, Utc};
 use serde::Serialize as Ser;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::failures::{details, generic};
@@ -25,6 +27,11 @@ pub struct Grantee {
     pub source: String,
     pub client_id: Option<String>,
     pub resource_id: Option<String>,
+    /// Set when another job read it and handed it over (a batch's shared read): the job
+    /// trusts it for [`HANDOVER_LIFETIME`] from then, and reads it itself after that. Absent
+    /// when the job read it itself (kept for the job's whole life, as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// The registry as ARM spells it, and the pull role its permission mode honours.
@@ -37,6 +44,23 @@ pub struct ResolvedRegistry {
     pub role_assignment_mode: String,
     pub role: Uuid,
     pub role_name: String,
+    /// As [`Grantee::resolved_at`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// How long a read handed over by another job (a batch's registry or cluster read) stands in
+/// for the item job's own. Short: a registry's permission mode or a cluster's kubelet identity
+/// rarely changes, but an item that runs later than this (a big batch under ARM's quota, a
+/// long wait) reads it again rather than act on a stale picture.
+pub const HANDOVER_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// Whether a handed-over read is still young enough to use (a job's own reads always are).
+fn fresh(resolved_at: Option<DateTime<Utc>>) -> bool {
+    resolved_at.is_none_or(|at| {
+        let age = Utc::now().signed_duration_since(at);
+        age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|a| a < HANDOVER_LIFETIME)
+    })
 }
 
 const TERMINAL: [&str; 3] = ["Succeeded", "Failed", "Canceled"];
@@ -104,6 +128,7 @@ pub async fn grantee_of<C: Ser>(
             source: "kubeletIdentity".into(),
             client_id: k.client_id,
             resource_id: k.resource_id,
+            resolved_at: None,
         }));
     }
     if let Some(app_id) = mc.service_principal_app_id() {
@@ -126,6 +151,7 @@ pub async fn grantee_of<C: Ser>(
                     source: "servicePrincipal".into(),
                     client_id: Some(app_id.into()),
                     resource_id: None,
+                    resolved_at: None,
                 }))
             }
             Ok(None) => Err(JobError::permanent(
@@ -189,6 +215,7 @@ pub async fn registry<C: Ser>(
         role_assignment_mode: reg.role_assignment_mode.as_str().to_string(),
         role,
         role_name: role_name.into(),
+        resolved_at: None,
     })
 }
 
@@ -370,7 +397,9 @@ pub async fn pair<P: PairProgress>(
 ) -> Result<Step<Pair>, JobError> {
     // The cluster and the registry do not depend on each other: read them at once (each with
     // its own copy of the waits, merged after), and checkpoint both together.
-    let (known_grantee, known_registry) = (p.pair_slots().0.clone(), p.pair_slots().1.clone());
+    // A read handed over by a batch that has grown old is read again (and replaced).
+    let known_grantee = p.pair_slots().0.clone().filter(|g| fresh(g.resolved_at));
+    let known_registry = p.pair_slots().1.clone().filter(|r| fresh(r.resolved_at));
     let (mut grantee_waits, mut registry_waits) = (waits.clone(), waits.clone());
     let (found_grantee, found_registry) = {
         let snapshot = |w: &Waits| p.snapshot(w);
@@ -437,5 +466,6 @@ async fn recorded_grantee(ops: &Ops, args: &super::PairArgs) -> Result<Option<Gr
         source: "recordedAtAttach".into(),
         client_id: None,
         resource_id: None,
+        resolved_at: None,
     }))
 }

@@ -31,6 +31,8 @@ pub mod condition {
     pub const PROBE_COMMAND: &str = "probeCommand";
     /// ACR is still importing an image (`importImage`'s operation).
     pub const IMPORT_OPERATION: &str = "importOperation";
+    /// ARM's request quota: a token reserved for later, or a 429's `Retry-After`.
+    pub const ARM_QUOTA: &str = "armQuota";
 }
 
 /// A job's checkpoint that carries its [`Waits`]: the value to save with these waits.

@@ -131,6 +131,9 @@ pub struct JobError {
     /// For `NotYetConsistent`: the condition waited for (defaults to the code).
     pub condition: Option<String>,
     pub checkpoint: Option<Value>,
+    /// A wait that is nobody's error (a slot of ARM's quota reserved for later, found deep in
+    /// a step): the job waits, and its error history is left alone.
+    pub planned: bool,
 }
 
 impl JobError {
@@ -143,6 +146,7 @@ impl JobError {
             details: None,
             condition: None,
             checkpoint: None,
+            planned: false,
         }
     }
     pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
@@ -158,6 +162,12 @@ impl JobError {
     ) -> Self {
         let mut e = Self::new(ErrorClass::NotYetConsistent, code, message);
         e.condition = Some(condition.into());
+        e
+    }
+    /// A `NotYetConsistent` wait for `condition` that is not an error (see [`JobError::planned`]).
+    pub fn planned_wait(condition: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut e = Self::not_yet_consistent(condition, code, message);
+        e.planned = true;
         e
     }
     pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {

@@ -47,6 +47,9 @@ pub struct NewJob {
     pub max_attempts: i32,
     pub deadline: Duration,
     pub run_at: Option<DateTime<Utc>>,
+    /// The checkpoint a new job starts from (what its enqueuer already knows, e.g. a batch's
+    /// shared reads); not part of the dedup key, and dropped when an identical job is reused.
+    pub checkpoint: Option<Value>,
 }
 
 impl NewJob {
@@ -59,6 +62,7 @@ impl NewJob {
             max_attempts: 25,
             deadline: Duration::from_secs(2 * 3600),
             run_at: None,
+            checkpoint: None,
         }
     }
     pub fn with_target(mut self, key: impl Into<String>) -> Self {
@@ -75,6 +79,12 @@ impl NewJob {
     }
     pub fn with_run_at(mut self, at: DateTime<Utc>) -> Self {
         self.run_at = Some(at);
+        self
+    }
+    /// Start a new job from `checkpoint` instead of from nothing. Only the service's own
+    /// knowledge belongs here (never caller input: the job trusts its checkpoint).
+    pub fn with_checkpoint(mut self, checkpoint: Value) -> Self {
+        self.checkpoint = Some(checkpoint);
         self
     }
     /// Identical requests normally share one job; opt out for jobs that must always run.

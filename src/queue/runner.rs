@@ -193,7 +193,7 @@ fn decide(job: &Job, e: JobError, handler: &dyn JobHandler) -> Finish {
                 delay,
                 condition,
                 message: e.message,
-                error: Some(record),
+                error: (!e.planned).then_some(record),
                 checkpoint: e.checkpoint,
             }
         }

@@ -78,7 +78,27 @@ impl JobStore {
     /// idempotency record in the same commit). SQL function `enqueue_job` (see the migration):
     /// per-target advisory lock, dedup against the target's latest unfinished job, NOTIFY.
     /// 200 concurrent identical requests produce exactly one job.
+    /// A job with an initial checkpoint gets it in the same transaction (a savepoint inside the
+    /// caller's), so no worker can claim it without it.
     pub async fn enqueue(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Enqueued> {
+        let Some(checkpoint) = &new.checkpoint else {
+            return self.enqueue_row(conn, new).await;
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut enq = self.enqueue_row(&mut tx, new).await?;
+        if !enq.deduplicated {
+            sqlx::query("UPDATE job SET checkpoint = $2 WHERE id = $1")
+                .bind(enq.job.id)
+                .bind(checkpoint)
+                .execute(&mut *tx)
+                .await?;
+            enq.job.checkpoint = Some(checkpoint.clone());
+        }
+        tx.commit().await?;
+        Ok(enq)
+    }
+
+    async fn enqueue_row(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Enqueued> {
         let id = Uuid::new_v4();
         let job: Job = sqlx::query_as("SELECT * FROM enqueue_job($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(id)

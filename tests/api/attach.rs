@@ -36,15 +36,7 @@ async fn attach_by_id_grants_acr_pull_to_the_kubelet_identity() {
     let mut ops: Vec<&str> = calls.iter().map(|c| c["data"]["operation"].as_str().unwrap()).collect();
     // The cluster and the registry are read at the same time: either may be recorded first.
     ops[..2].sort();
-    assert_eq!(
-        ops,
-        [
-            "get_managed_cluster",
-            "get_registry",
-            "put_role_assignment",
-            "get_role_assignment"
-        ]
-    );
+    assert_eq!(ops, ["get_managed_cluster", "get_registry", "put_role_assignment"]);
     assert!(calls.iter().all(|c| c["data"]["requestId"].is_string()));
 
     let view: Value = a
@@ -306,13 +298,12 @@ async fn throttling_is_honoured_through_retry_after() {
     let a = AzureApp::spawn(world).await;
     let job = a.run(a.attach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
     assert_eq!(job["state"], "succeeded", "{job:#}");
+    assert_eq!(job["attempts"], 0, "waiting out a 429 uses no attempt");
     let events = a.app.events(job["id"].as_str().unwrap()).await;
-    let retries = events_of_type(&events, "retry_scheduled");
-    assert!(!retries.is_empty(), "a 429 was met");
-    let throttled = retries
-        .iter()
-        .find(|r| r["data"]["error"]["details"]["status"] == 429)
-        .expect("a 429 retry");
+    let throttled = events_of_type(&events, "waiting")
+        .into_iter()
+        .find(|w| w["data"]["condition"] == "armQuota" && w["data"]["error"]["details"]["status"] == 429)
+        .expect("a 429, waited out");
     let delay = throttled["data"]["delayMs"].as_f64().unwrap() / 1000.0;
     // The simulator's Retry-After is whole seconds until a token refills (0.5/s): 1 or 2 s,
     // where the back-off alone would have been 0.1 s.
@@ -344,5 +335,44 @@ async fn lost_responses_and_server_errors_never_duplicate_a_grant() {
         a.sim.calls().iter().any(|c| c.dropped || c.status >= 500),
         "faults were injected"
     );
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_trusts_the_put_and_the_next_reader_bridges_arms_read_lag() {
+    let mut world = demo_world();
+    world.behaviour.read_after_write_lag_ms = 4000;
+    let a = AzureApp::spawn(world).await;
+    let job = a.run(a.attach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    // Cluster GET, registry GET, the PUT: no read-back, whose only answer here would be "not yet".
+    assert_eq!(a.sim.call_count("RoleAssignments_Get"), 0);
+    assert_eq!(a.sim.call_count("RoleAssignments_Create"), 1);
+
+    // A check right away: ARM lists no grant yet, the record says one was made: open verdict.
+    let r = a
+        .app
+        .post_json(
+            "/v1/checks",
+            &json!({ "cluster": cluster("aks-demo"), "registry": registry("acrdemo") }),
+        )
+        .await;
+    let check = a.run(r).await;
+    assert_eq!(check["state"], "succeeded", "{check:#}");
+    let codes: Vec<&str> = check["result"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"GrantNotListedYet"), "{codes:?}");
+    assert!(!codes.contains(&"NoPullGrant"), "{codes:?}");
+    assert_eq!(check["result"]["verdict"], "unknown");
+
+    // And a detach removes it, lag or not.
+    let detach = a.run(a.detach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
+    assert_eq!(detach["state"], "succeeded", "{detach:#}");
+    assert_eq!(detach["result"]["outcome"], "deleted", "{detach:#}");
+    assert!(a.assignments_at(&registry("acrdemo"), KUBELET).is_empty());
     a.stop().await;
 }

@@ -287,7 +287,7 @@ async fn client_secret_over_https_with_extra_ca_headers_records_and_errors() {
         .get_registry(&ctx, &registry_path("throttled").parse().unwrap())
         .await
         .unwrap_err();
-    assert_eq!(err.class(), AzureErrorClass::Transient);
+    assert_eq!(err.class(), AzureErrorClass::Throttled);
     assert_eq!(err.status, Some(429));
     assert_eq!(err.code.as_deref(), Some("TooManyRequests"));
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));

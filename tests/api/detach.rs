@@ -110,10 +110,10 @@ async fn arm_calls_per_attach_and_detach() {
     let a = AzureApp::spawn(demo_world()).await;
     let arm_calls = |a: &AzureApp| a.sim.calls().iter().filter(|c| c.operation != "Token").count();
     a.run(a.attach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
-    assert_eq!(arm_calls(&a), 4, "attach by id: cluster GET, registry GET, PUT, GET");
+    assert_eq!(arm_calls(&a), 3, "attach by id: cluster GET, registry GET, PUT");
     a.sim.clear_calls();
     a.run(a.attach(&cluster("aks-demo"), "acrshared").await).await;
-    assert_eq!(arm_calls(&a), 5, "attach by name: + one Resource Graph query");
+    assert_eq!(arm_calls(&a), 4, "attach by name: + one Resource Graph query");
     a.sim.clear_calls();
     a.run(a.detach(&cluster("aks-demo"), &registry("acrdemo")).await).await;
     assert_eq!(arm_calls(&a), 4, "detach: cluster GET, registry GET, DELETE, list");

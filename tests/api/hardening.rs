@@ -449,7 +449,15 @@ async fn the_openapi_document_states_what_the_server_enforces() {
     );
     assert_eq!(
         param("/v1/jobs", "kind")["enum"],
-        json!(["attach", "detach", "check", "import", "verify", "kubelet-identity"])
+        json!([
+            "attach",
+            "detach",
+            "check",
+            "import",
+            "verify",
+            "kubelet-identity",
+            "batch-expand"
+        ])
     );
     assert_eq!(
         param("/v1/jobs", "state")["enum"],
@@ -476,6 +484,9 @@ async fn the_openapi_document_states_what_the_server_enforces() {
     assert_eq!(schemas["GroupId"]["format"], "uuid");
     assert_eq!(schemas["PairRequest"]["additionalProperties"], false);
     assert_eq!(schemas["KubeletIdentityRequest"]["additionalProperties"], false);
+    assert_eq!(schemas["BatchBody"]["additionalProperties"], false);
+    assert_eq!(schemas["SelectBody"]["additionalProperties"], false);
+    assert_eq!(schemas["BatchBody"]["properties"]["clusters"]["maxItems"], 5000);
     assert_eq!(schemas["DetachRequest"]["allOf"][0]["additionalProperties"], false);
     let ki = &schemas["KubeletIdentityRequest"]["properties"];
     assert_eq!(ki["groups"]["maxItems"], 20);
@@ -488,7 +499,7 @@ async fn the_openapi_document_states_what_the_server_enforces() {
     // A job's input and result have schemas.
     let job = &schemas["JobView"]["properties"];
     let input = resolve(&doc, &job["input"]);
-    assert_eq!(input["anyOf"].as_array().map(Vec::len), Some(5), "{input:#}");
+    assert_eq!(input["anyOf"].as_array().map(Vec::len), Some(6), "{input:#}");
     assert!(schemas["PairJobInput"]["properties"]["cluster"].is_object());
     assert!(schemas["CheckJobInput"]["properties"]["probe"].is_object());
     assert!(schemas["ImportJobInput"]["properties"]["source"].is_object());

@@ -155,6 +155,7 @@ pub fn test_config(db: &TestDb) -> Config {
                 verify_interval: SweepInterval::OFF,
                 repair_drift: false,
             },
+            quota: Default::default(),
         },
         azure: AzureConfig::defaults(),
     }

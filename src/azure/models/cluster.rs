@@ -152,3 +152,27 @@ pub struct ClusterSummary {
     #[serde(default)]
     pub kubelet_object_id: String,
 }
+
+/// A managed cluster as Azure Resource Graph lists it for a batch's selection
+/// ([`super::super::arm::CLUSTER_SELECTION_QUERY`]): where it is, its tags, and the identity that
+/// pulls for it (`""` when it has none yet, or is a service-principal cluster).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSelectionRow {
+    pub id: String,
+    #[serde(default)]
+    pub subscription_id: String,
+    #[serde(default)]
+    pub resource_group: String,
+    /// Tag name → value (`null` when the cluster has no tags).
+    #[serde(default)]
+    pub tags: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    pub provisioning_state: String,
+    #[serde(default)]
+    pub kubelet_object_id: String,
+    #[serde(default)]
+    pub kubelet_client_id: String,
+    #[serde(default)]
+    pub kubelet_resource_id: String,
+}

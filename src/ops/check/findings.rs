@@ -223,6 +223,21 @@ pub fn registry(reg: &Registry) -> Vec<Finding> {
     out
 }
 
+/// ARM lists no grant, but an attach made `assignment_id` at `at`, within the read-after-write
+/// lag: the verdict stays open rather than saying "cannot pull" about a grant that exists.
+pub fn not_listed_yet(assignment_id: &str, at: DateTime<Utc>) -> Finding {
+    Finding::new(
+        "GrantNotListedYet",
+        Severity::Warning,
+        format!(
+            "ARM does not list the role assignment {assignment_id} yet; acr-attach created it at {} (ARM's reads lag its writes)",
+            at.to_rfc3339()
+        ),
+        json!({ "assignmentId": assignment_id, "createdAt": at }),
+    )
+    .fix("run the check again in a minute")
+}
+
 /// One role assignment that reaches the pulling identity (`assignedTo` at the registry), with
 /// what its role allows.
 #[derive(Debug, Clone)]

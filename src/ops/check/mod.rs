@@ -200,7 +200,21 @@ impl Check {
         }
         if let (Some(g), Some(reg)) = (&grantee, &registry) {
             let reaching = reaching(ops, call, reg, g.object_id, waits).await?;
-            found.extend(findings::grants(reg, &g.object_id.to_string(), &reaching, Utc::now()));
+            let mut judged = findings::grants(reg, &g.object_id.to_string(), &reaching, Utc::now());
+            if judged.iter().any(|f| f.code == "NoPullGrant") {
+                let recorded = ops
+                    .attachments
+                    .recent_direct_grant(&reg.id, g.object_id, ops.settings.readable_budget)
+                    .await
+                    .map_err(|e| {
+                        JobError::transient("DatabaseUnavailable", format!("reading the attachment failed: {e}"))
+                    })?;
+                if let Some((id, at)) = recorded {
+                    judged.retain(|f| f.code != "NoPullGrant");
+                    judged.push(findings::not_listed_yet(&id, at));
+                }
+            }
+            found.extend(judged);
         }
         Ok(Report {
             findings: found,
