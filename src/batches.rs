@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -190,23 +190,49 @@ impl BatchStore {
         .map(|r| r.rows_affected())
     }
 
+    /// Newest first: the batches `requested_by` asked for (every batch when `None`), before
+    /// `before_seq` (the cursor of a previous page), at most `limit`.
+    pub async fn list(
+        &self,
+        requested_by: Option<&str>,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<Batch>> {
+        sqlx::query_as(
+            "SELECT * FROM batch \
+             WHERE ($1::text IS NULL OR requested_by = $1) AND ($2::bigint IS NULL OR seq < $2) \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(requested_by)
+        .bind(before_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// The items by the state they show, and when the last of their jobs finished.
     pub async fn tally(&self, id: Uuid) -> sqlx::Result<Tally> {
-        let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(concat!(
-            "SELECT ",
+        Ok(self.tallies(&[id]).await?.remove(&id).unwrap_or_default())
+    }
+
+    /// [`Self::tally`] of several batches in one query (a batch without items has none).
+    pub async fn tallies(&self, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, Tally>> {
+        let rows: Vec<(Uuid, String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(concat!(
+            "SELECT i.batch_id, ",
             item_state!(),
             " AS s, count(*), max(j.finalized_at) \
-             FROM batch_item i LEFT JOIN job j ON j.id = i.job_id WHERE i.batch_id = $1 GROUP BY 1"
+             FROM batch_item i LEFT JOIN job j ON j.id = i.job_id WHERE i.batch_id = ANY($1) GROUP BY 1, 2"
         ))
-        .bind(id)
+        .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        let mut t = Tally::default();
-        for (state, n, finished) in rows {
+        let mut tallies: HashMap<Uuid, Tally> = HashMap::new();
+        for (id, state, n, finished) in rows {
+            let t = tallies.entry(id).or_default();
             t.by_state.insert(state, n);
             t.last_finished_at = t.last_finished_at.max(finished);
         }
-        Ok(t)
+        Ok(tallies)
     }
 
     /// A page of items in order, after `after_seq`.

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -26,10 +27,10 @@ use super::idempotency::Key;
 use super::job_schemas::ErrorRecordSchema;
 use super::policy::{Action, Ask, Decision, PolicyHandle};
 use crate::audit::AuditStore;
-use crate::batches::{Batch, BatchStore, NewBatch};
+use crate::batches::{Batch, BatchStore, NewBatch, Tally};
 use crate::domain::{ClusterId, RegistryRef};
 use crate::ops::batch::{BatchAction, BatchExpandArgs, ItemDecision, PairAuthorizer};
-use crate::queue::{CancelOutcome, ErrorRecord, JobState};
+use crate::queue::{CancelOutcome, ErrorRecord, Job, JobState};
 
 /// Largest body `POST /v1/batches` accepts (5,000 cluster ids fit), whatever
 /// ACR_ATTACH_MAX_BODY_BYTES says for the other requests.
@@ -173,6 +174,46 @@ pub struct ItemParams {
     pub cursor: Option<String>,
 }
 
+/// A page of batches, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "value": [{
+        "id": "5b3c1f0e-8d2a-4c6b-9e7f-0a1b2c3d4e5f",
+        "action": "attach",
+        "status": "Running",
+        "input": { "registry": "acrdemo", "listed": 2 },
+        "total": 2,
+        "counts": { "queued": 0, "running": 1, "waiting": 0, "retrying": 0, "succeeded": 1,
+                    "failed": 0, "cancelled": 0, "denied": 0, "expired": 0 },
+        "progress": 0.5,
+        "createdAt": "2026-12-02T09:30:00Z",
+        "finishedAt": null,
+        "cancelRequested": false,
+        "expandJobId": "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        "error": null,
+        "itemsLink": "/v1/batches/5b3c1f0e-8d2a-4c6b-9e7f-0a1b2c3d4e5f/items"
+    }],
+    "nextLink": "/v1/batches?limit=1&cursor=41"
+}))]
+pub struct BatchList {
+    pub value: Vec<BatchView>,
+    /// The next page, when there is one.
+    pub next_link: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BatchListParams {
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<String>,
+    /// Continuation token from `nextLink`.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
+    pub cursor: Option<String>,
+}
+
 /// The batch id of a `/v1/batches/{id}...` path: a 400 for anything but a UUID.
 pub struct BatchIdPath(pub Uuid);
 
@@ -214,6 +255,12 @@ async fn visible_batch(state: &AppState, access: &Access, id: Uuid) -> ApiResult
 async fn view(state: &AppState, batch: &Batch) -> ApiResult<BatchView> {
     let tally = BatchStore::new(state.pool.clone()).tally(batch.id).await?;
     let expand = state.store.get(batch.expand_job_id).await?;
+    Ok(build_view(batch, &tally, expand))
+}
+
+/// The batch as the API shows it, from its items' tally and its `batch-expand` job (`None`:
+/// deleted by retention).
+fn build_view(batch: &Batch, tally: &Tally, expand: Option<Job>) -> BatchView {
     let mut counts = BatchCounts::default();
     for (s, n) in &tally.by_state {
         let slot = match s.as_str() {
@@ -261,7 +308,7 @@ async fn view(state: &AppState, batch: &Batch) -> ApiResult<BatchView> {
     let finished_at = done
         .then(|| tally.last_finished_at.max(expand.as_ref().and_then(|j| j.finalized_at)))
         .flatten();
-    Ok(BatchView {
+    BatchView {
         id: batch.id,
         action: batch.action.clone(),
         status,
@@ -277,7 +324,7 @@ async fn view(state: &AppState, batch: &Batch) -> ApiResult<BatchView> {
             .filter(|j| j.state == JobState::Failed)
             .and_then(|j| j.last_error.map(|e| e.0)),
         items_link: format!("/v1/batches/{}/items", batch.id),
-    })
+    }
 }
 
 /// The answer of a POST about a batch: the batch, and where to poll it.
@@ -478,6 +525,48 @@ pub async fn get_batch(
 ) -> ApiResult<Json<BatchView>> {
     let batch = visible_batch(&state, &access, id).await?;
     Ok(Json(view(&state, &batch).await?))
+}
+
+/// List batches, newest first: the caller's own (every caller's with `readAllJobs`), each as
+/// `GET /v1/batches/{id}` shows it, paged by `nextLink`.
+#[utoipa::path(get, path = "/v1/batches", tag = "batches", params(BatchListParams),
+    responses((status = 200, body = BatchList, description = "A page of batches"), (status = "4XX", body = ErrorResponse, description = "Refused: the error says why and about what"),
+        (status = "5XX", body = ErrorResponse, description = "Unavailable for now (503: the database or the Entra keys), or an internal error (500)")))]
+pub async fn list_batches(
+    State(state): State<AppState>,
+    access: Access,
+    QueryParams(p): QueryParams<BatchListParams>,
+) -> ApiResult<Json<BatchList>> {
+    let every = access.job_reader(&state)?;
+    let limit = parse_limit(p.limit.as_deref(), 50, 200)?;
+    let before_seq = parse_cursor(p.cursor.as_deref())?;
+    let requested_by = (!every).then(|| access.caller.principal());
+    let store = BatchStore::new(state.pool.clone());
+    let mut batches = store.list(requested_by.as_deref(), before_seq, limit + 1).await?;
+    let next_link = (batches.len() as i64 > limit).then(|| {
+        batches.truncate(limit as usize);
+        let last = batches.last().map(|b| b.seq).unwrap_or_default();
+        format!("/v1/batches?limit={limit}&cursor={last}")
+    });
+    // Three queries for the page, not two per batch.
+    let ids: Vec<Uuid> = batches.iter().map(|b| b.id).collect();
+    let tallies = store.tallies(&ids).await?;
+    let expand_ids: Vec<Uuid> = batches.iter().map(|b| b.expand_job_id).collect();
+    let mut expands: HashMap<Uuid, Job> = state
+        .store
+        .get_many(&expand_ids)
+        .await?
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    let none = Tally::default();
+    Ok(Json(BatchList {
+        value: batches
+            .iter()
+            .map(|b| build_view(b, tallies.get(&b.id).unwrap_or(&none), expands.remove(&b.expand_job_id)))
+            .collect(),
+        next_link,
+    }))
 }
 
 /// A batch's items in order, each with its job and state, paged by `nextLink`.

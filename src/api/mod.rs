@@ -120,7 +120,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 /// `/v1/batches`: its POST takes bodies up to [`batches::BATCH_MAX_BODY_BYTES`] (5,000 ids).
 fn batch_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(batches::create_batch))
+        .routes(routes!(batches::create_batch, batches::list_batches))
         .routes(routes!(batches::get_batch))
         .routes(routes!(batches::batch_items))
         .routes(routes!(batches::cancel_batch))

@@ -157,6 +157,14 @@ impl JobStore {
             .await
     }
 
+    /// The jobs of `ids` that exist, in no particular order.
+    pub async fn get_many(&self, ids: &[Uuid]) -> sqlx::Result<Vec<Job>> {
+        sqlx::query_as("SELECT * FROM job WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Newest first; `before_seq` continues a previous page.
     pub async fn list(&self, f: &JobFilter) -> sqlx::Result<Vec<Job>> {
         sqlx::query_as(

@@ -491,3 +491,112 @@ async fn bad_batches_are_refused_and_change_nothing() {
     assert_eq!((batches, jobs), (0, 0));
     a.stop().await;
 }
+
+/// Every batch `credential` may see, following `nextLink` from `/v1/batches?limit={limit}`; and
+/// how many pages that took.
+async fn listed_batches(a: &AzureApp, credential: &str, limit: usize) -> (Vec<Value>, usize) {
+    let mut batches = Vec::new();
+    let mut pages = 0;
+    let mut link = Some(format!("/v1/batches?limit={limit}"));
+    while let Some(l) = link {
+        let r = a.get_as(credential, &l).await;
+        assert_eq!(r.status(), StatusCode::OK, "{l}");
+        let page: Value = r.json().await.unwrap();
+        let value = page["value"].as_array().unwrap();
+        assert!(value.len() <= limit, "{page:#}");
+        batches.extend(value.iter().cloned());
+        link = page["nextLink"].as_str().map(str::to_string);
+        pages += 1;
+    }
+    (batches, pages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_list_their_own_batches_newest_first_paged_by_next_link() {
+    let mut policy = test_policy();
+    // The dashboard may attach too, for this test.
+    policy["rules"][1]["actions"] = json!(["attach", "read"]);
+    policy["rules"][1]["clusters"] = json!(["*"]);
+    policy["rules"][1]["registries"] = json!(["*"]);
+    let a = secure_app(&policy, |_| {}).await;
+    let (portal, dashboard, auditor) = (a.token_for(PORTAL), a.token_for(DASHBOARD), a.token_for(AUDITOR));
+    let post = |credential: String, registries: Vec<String>| {
+        let a = &a;
+        async move {
+            let body = json!({ "action": "attach", "cluster": cluster("aks-demo"), "registries": registries });
+            let r = a.post_as(&credential, "/v1/batches", &body).await;
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            let b: Value = r.json().await.unwrap();
+            b["id"].as_str().unwrap().to_string()
+        }
+    };
+    let p1 = post(portal.clone(), vec![registry("acrdemo")]).await;
+    let d1 = post(dashboard.clone(), vec!["acrshared".into()]).await;
+    let p2 = post(portal.clone(), vec![registry("acrabac"), registry("acrdemo")]).await;
+    // Finished, so that the list and the single GET show the same thing.
+    let single = |credential: String, id: String| {
+        let a = &a;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let b: Value = a
+                    .get_as(&credential, &format!("/v1/batches/{id}"))
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                if ["Succeeded", "Failed", "Canceled"].contains(&b["status"].as_str().unwrap_or("")) {
+                    return b;
+                }
+                assert!(std::time::Instant::now() < deadline, "{b:#}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let mut shown = std::collections::HashMap::new();
+    for (credential, id) in [(&portal, &p1), (&dashboard, &d1), (&portal, &p2)] {
+        let b = single(credential.clone(), id.clone()).await;
+        assert_eq!(b["status"], "Succeeded", "{b:#}");
+        shown.insert(id.clone(), b);
+    }
+    let ids =
+        |batches: &[Value]| -> Vec<String> { batches.iter().map(|b| b["id"].as_str().unwrap().to_string()).collect() };
+
+    // Each caller sees its own, newest first; limit=1 pages through them by nextLink.
+    let (mine, pages) = listed_batches(&a, &portal, 1).await;
+    assert_eq!(ids(&mine), [p2.clone(), p1.clone()]);
+    assert_eq!(pages, 2, "one per page, and no empty last page");
+    for b in &mine {
+        assert_eq!(
+            b,
+            &shown[b["id"].as_str().unwrap()],
+            "as GET /v1/batches/{{id}} shows it"
+        );
+    }
+    assert_eq!(mine[0]["total"], 2);
+    let (theirs, pages) = listed_batches(&a, &dashboard, 1).await;
+    assert_eq!((ids(&theirs), pages), (vec![d1.clone()], 1));
+    assert_eq!(theirs[0], shown[&d1]);
+    // readAllJobs sees every caller's.
+    let (all, pages) = listed_batches(&a, &auditor, 2).await;
+    assert_eq!((ids(&all), pages), (vec![p2.clone(), d1.clone(), p1.clone()], 2));
+    let (all, pages) = listed_batches(&a, &auditor, 50).await;
+    assert_eq!((all.len(), pages), (3, 1));
+
+    // Bad paging gets the standard 400.
+    for (query, target) in [
+        ("limit=0", Some("limit")),
+        ("limit=201", Some("limit")),
+        ("limit=abc", Some("limit")),
+        ("cursor=05", Some("cursor")),
+        ("cursor=xyz", Some("cursor")),
+        ("colour=red", None),
+    ] {
+        let r = a.get_as(&portal, &format!("/v1/batches?{query}")).await;
+        let e = assert_error(r, StatusCode::BAD_REQUEST, "InvalidQueryParameter").await;
+        if let Some(t) = target {
+            assert_eq!(e["error"]["target"], t, "{query}: {e}");
+        }
+    }
+    a.stop().await;
+}
