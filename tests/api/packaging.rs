@@ -60,7 +60,10 @@ fn the_compose_file_wires_the_service_to_its_database() {
         "the service waits for the database"
     );
     assert!(c.contains("\"8080:8080\"") && c.contains("ACR_ATTACH_LISTEN: 0.0.0.0:8080"));
-    assert!(c.contains("--simulator"), "compose runs the demo on the simulator");
+    assert!(
+        c.contains("AZURE_ARM_ENDPOINT: https://simulator:8443") && c.contains("- simulator"),
+        "compose runs acr-attach against the simulator container"
+    );
     assert!(
         c.contains("CARGO_FEATURES: simulator"),
         "the demo image is built with the simulator"
