@@ -36,6 +36,9 @@ dockerfiles=(Dockerfile)
 echo "== yamllint"
 "$bin/yamllint" --strict -c .yamllint docker-compose.yml deploy
 
+echo "== Grafana dashboard (JSON)"
+python3 -m json.tool deploy/monitoring/grafana-dashboard.json >/dev/null
+
 echo "== check-jsonschema (compose specification)"
 "$bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 

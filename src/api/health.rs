@@ -58,6 +58,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "queue depth query failed"),
     }
+    if let Ok(rows) = state.store.pending_by_kind().await {
+        for (kind, n, due_for) in rows {
+            metrics::gauge!("acr_attach_jobs_pending", "kind" => kind.clone()).set(n as f64);
+            metrics::gauge!("acr_attach_oldest_due_job_seconds", "kind" => kind).set(due_for);
+        }
+    }
     if let Ok(rows) = state.store.waiting_by_condition().await {
         for (condition, n) in rows {
             metrics::gauge!("acr_attach_jobs_waiting", "condition" => condition).set(n as f64);

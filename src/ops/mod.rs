@@ -213,6 +213,14 @@ pub(crate) async fn record_calls(ctx: &crate::queue::JobContext, call: &crate::a
         let status = c.status.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
         metrics::counter!("acr_attach_azure_calls_total", "operation" => c.operation.clone(), "status" => status)
             .increment(1);
+        metrics::histogram!("acr_attach_azure_call_duration_seconds", "operation" => c.operation.clone())
+            .record(c.duration_ms as f64 / 1000.0);
+        // ARM's own count of what is left (the last answer seen by this replica).
+        for (header, value) in &c.ratelimit_remaining {
+            if let Ok(left) = value.trim().parse::<f64>() {
+                metrics::gauge!("acr_attach_arm_ratelimit_remaining", "header" => header.clone()).set(left);
+            }
+        }
         ctx.record(
             "azure_call",
             serde_json::json!({

@@ -128,6 +128,10 @@ async fn run_job(shared: &Shared, success_tx: &mpsc::UnboundedSender<Success>, j
             tracing::info!(parent: &span, outcome, "attempt finished");
             metrics::counter!("acr_attach_jobs_finished_total", "kind" => job.kind.clone(), "outcome" => outcome)
                 .increment(1);
+            if let Finish::Fail { error, .. } = &finish {
+                metrics::counter!("acr_attach_jobs_failed_total", "kind" => job.kind.clone(), "code" => error.code.clone())
+                    .increment(1);
+            }
         }
         Ok(false) => {
             metrics::counter!("acr_attach_lease_lost_total").increment(1);

@@ -579,6 +579,18 @@ impl JobStore {
             .await
     }
 
+    /// Per kind: jobs not finished, and how long the longest-due one has been due without a
+    /// worker taking it (0 when none is due): the "stuck queue" signal, for metrics.
+    pub async fn pending_by_kind(&self) -> sqlx::Result<Vec<(String, i64, f64)>> {
+        sqlx::query_as(
+            "SELECT kind, count(*), coalesce(extract(epoch FROM now() - min(run_at) \
+                 FILTER (WHERE state IN ('queued', 'retrying', 'waiting') AND run_at <= now()))::float8, 0) \
+             FROM job WHERE state IN ('queued', 'retrying', 'waiting', 'running') GROUP BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Jobs waiting, grouped by the condition they wait for (for metrics).
     pub async fn waiting_by_condition(&self) -> sqlx::Result<Vec<(String, i64)>> {
         sqlx::query_as(

@@ -376,3 +376,34 @@ async fn attach_trusts_the_put_and_the_next_reader_bridges_arms_read_lag() {
     assert!(a.assignments_at(&registry("acrdemo"), KUBELET).is_empty());
     a.stop().await;
 }
+
+/// What an operator's dashboard and alerts read (deploy/monitoring/): Azure call latency, ARM's
+/// remaining quota, failures by code, and the queue's pending jobs and longest due wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_calls_quota_failures_and_the_queue() {
+    let mut world = demo_world();
+    world.subscriptions[0].resource_groups[0].managed_clusters[0].ready_after_seconds = Some(30.0);
+    let a = AzureApp::spawn(world).await;
+    let ok = a
+        .run(a.attach(&cluster("aks-legacy-sp"), &registry("acrdemo")).await)
+        .await;
+    assert_eq!(ok["state"], "succeeded", "{ok:#}");
+    let failed = a.run(a.attach(&cluster("aks-legacy-sp"), "acrnothere").await).await;
+    assert_eq!(failed["error"]["code"], "RegistryNotFound");
+    // A cluster still being created: its attach waits, pending.
+    let r = a.attach(&cluster("aks-demo"), &registry("acrdemo")).await;
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    a.app.wait_for_state(&id, &["waiting"], Duration::from_secs(10)).await;
+
+    let metrics = a.app.get("/metrics").await.text().await.unwrap();
+    for expected in [
+        "acr_attach_azure_call_duration_seconds_count{operation=\"put_role_assignment\"}",
+        "acr_attach_arm_ratelimit_remaining{header=\"x-ms-ratelimit-remaining-subscription-writes\"}",
+        "acr_attach_jobs_failed_total{kind=\"attach\",code=\"RegistryNotFound\"}",
+        "acr_attach_jobs_pending{kind=\"attach\"}",
+        "acr_attach_oldest_due_job_seconds{kind=\"attach\"}",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+    }
+    a.stop().await;
+}
