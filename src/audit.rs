@@ -25,6 +25,26 @@ pub struct AuditEntry<'a> {
     pub job_id: Option<Uuid>,
 }
 
+type PgQueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+impl AuditEntry<'_> {
+    /// Binds the entry's fields up to `reason`, in the table's column order (`request_id`,
+    /// `caller`, `caller_info`, `action`, `method`, `path`, `resources`, `decision`, `rule`,
+    /// `reason`); `status` and `job_id` are the statement's to give.
+    pub fn bind<'q, O>(&'q self, q: PgQueryAs<'q, O>) -> PgQueryAs<'q, O> {
+        q.bind(self.request_id)
+            .bind(self.caller)
+            .bind(&self.caller_info)
+            .bind(self.action)
+            .bind(self.method)
+            .bind(self.path)
+            .bind(&self.resources)
+            .bind(if self.allowed { "allowed" } else { "denied" })
+            .bind(self.rule)
+            .bind(self.reason)
+    }
+}
+
 /// A record as auditors read it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -80,24 +100,15 @@ impl AuditStore {
     /// Writes `entry` with `executor` (a transaction, so a record and the job it describes
     /// are written together, or the pool).
     pub async fn record<'e>(executor: impl PgExecutor<'e>, entry: &AuditEntry<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO audit_record (request_id, caller, caller_info, action, method, path, resources, decision, \
-             rule, reason, status, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(entry.request_id)
-        .bind(entry.caller)
-        .bind(&entry.caller_info)
-        .bind(entry.action)
-        .bind(entry.method)
-        .bind(entry.path)
-        .bind(&entry.resources)
-        .bind(if entry.allowed { "allowed" } else { "denied" })
-        .bind(entry.rule)
-        .bind(entry.reason)
-        .bind(entry.status as i16)
-        .bind(entry.job_id)
-        .execute(executor)
-        .await?;
+        let _id: (i64,) = entry
+            .bind(sqlx::query_as(
+                "INSERT INTO audit_record (request_id, caller, caller_info, action, method, path, resources, decision, \
+                 rule, reason, status, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            ))
+            .bind(entry.status as i16)
+            .bind(entry.job_id)
+            .fetch_one(executor)
+            .await?;
         Ok(())
     }
 

@@ -483,8 +483,7 @@ pub async fn submit_with_secret(
     };
     // The usual POST (no Idempotency-Key, nothing to seal): one statement, one round trip.
     if key.is_none() && secret.is_none() {
-        let (job, deduplicated) =
-            enqueue_audited(&state.pool, &new, &principal, &entry(StatusCode::ACCEPTED, None)).await?;
+        let (job, deduplicated) = enqueue_audited(&state.pool, &new, &entry(StatusCode::ACCEPTED, None)).await?;
         return answer(state, &new, job, deduplicated).await;
     }
     let mut tx = state.pool.begin().await?;
@@ -496,7 +495,7 @@ pub async fn submit_with_secret(
         tx.commit().await?;
         return job_response(state, status, job_id).await;
     }
-    let (job, deduplicated) = enqueue_audited(&mut *tx, &new, &principal, &entry(StatusCode::ACCEPTED, None)).await?;
+    let (job, deduplicated) = enqueue_audited(&mut *tx, &new, &entry(StatusCode::ACCEPTED, None)).await?;
     if let (Some((seal_key, plain)), false) = (&secret, deduplicated) {
         let (nonce, sealed) = seal_key.seal(job.id, plain);
         crate::imports::ImportStore::put_secret(&mut tx, job.id, &nonce, &sealed).await?;
@@ -515,40 +514,22 @@ pub async fn submit_with_secret(
 async fn enqueue_audited<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     new: &NewJob,
-    principal: &str,
     entry: &crate::audit::AuditEntry<'_>,
 ) -> sqlx::Result<(Job, bool)> {
     debug_assert!(new.checkpoint.is_none(), "API jobs start without a checkpoint");
     let id = Uuid::new_v4();
-    let job: Job = sqlx::query_as(
+    // $1..$8: enqueue_job's arguments; $9..$18: the audit entry's fields, $10 its caller (the
+    // job's requester).
+    let query = sqlx::query_as(
         "WITH j AS (SELECT * FROM enqueue_job($1, $2, $3, $4, $5, $6, $7, $8)), \
-              r AS (INSERT INTO job_requester (job_id, requested_by) SELECT id, $9 FROM j ON CONFLICT DO NOTHING), \
+              r AS (INSERT INTO job_requester (job_id, requested_by) SELECT id, $10 FROM j ON CONFLICT DO NOTHING), \
               a AS (INSERT INTO audit_record (request_id, caller, caller_info, action, method, path, resources, \
                                               decision, rule, reason, status, job_id) \
-                    SELECT $10, $9, $11, $12, $13, $14, $15 || jsonb_build_object('job', j.id::text), $16, $17, $18, \
+                    SELECT $9, $10, $11, $12, $13, $14, $15 || jsonb_build_object('job', j.id::text), $16, $17, $18, \
                            CASE WHEN j.id = $1 THEN 202 ELSE 200 END, j.id FROM j) \
          SELECT * FROM j",
-    )
-    .bind(id)
-    .bind(&new.kind)
-    .bind(&new.target_key)
-    .bind(new.dedup_key())
-    .bind(&new.args)
-    .bind(new.run_at)
-    .bind(new.max_attempts)
-    .bind(new.deadline.as_secs_f64())
-    .bind(principal)
-    .bind(entry.request_id)
-    .bind(&entry.caller_info)
-    .bind(entry.action)
-    .bind(entry.method)
-    .bind(entry.path)
-    .bind(&entry.resources)
-    .bind(if entry.allowed { "allowed" } else { "denied" })
-    .bind(entry.rule)
-    .bind(entry.reason)
-    .fetch_one(executor)
-    .await?;
+    );
+    let job: Job = entry.bind(new.bind_enqueue(query, id)).fetch_one(executor).await?;
     let deduplicated = job.id != id;
     Ok((job, deduplicated))
 }

@@ -26,6 +26,7 @@ pub struct AzureClient {
     pub(super) inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 pub(super) struct Inner {
     pub(super) http: reqwest::Client,
     pub(super) credential: Arc<dyn TokenCredential>,
@@ -216,21 +217,9 @@ impl AzureClient {
 
     /// The same client, budgeting every ARM call against `quota` first.
     pub fn with_quota(&self, quota: Arc<dyn QuotaGate>) -> Self {
-        let i = &self.inner;
-        AzureClient {
-            inner: Arc::new(Inner {
-                http: i.http.clone(),
-                credential: i.credential.clone(),
-                cloud: i.cloud.clone(),
-                api: i.api.clone(),
-                subscriptions: i.subscriptions.clone(),
-                token_timeout: i.token_timeout,
-                arm_scope: i.arm_scope.clone(),
-                graph_scope: i.graph_scope.clone(),
-                principal: i.principal.clone(),
-                quota: Some(quota),
-            }),
-        }
+        let mut inner = (*self.inner).clone();
+        inner.quota = Some(quota);
+        AzureClient { inner: Arc::new(inner) }
     }
 
     /// Takes the ARM call's token: waits in place for one due soon; for a later one, the call

@@ -41,6 +41,16 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// ARM's documented limits per subscription and principal (`../shared/reference`, 7.4).
+pub const ARM_READS: Limit = Limit {
+    burst: 250.0,
+    per_second: 25.0,
+};
+pub const ARM_WRITES: Limit = Limit {
+    burst: 200.0,
+    per_second: 10.0,
+};
+
 /// The ARM quota acr-attach budgets (flags and environment variables of `acr-attach serve`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct QuotaSettings {
@@ -80,18 +90,9 @@ impl Default for QuotaSettings {
     fn default() -> Self {
         QuotaSettings {
             enabled: true,
-            reads: Limit {
-                burst: 250.0,
-                per_second: 25.0,
-            },
-            writes: Limit {
-                burst: 200.0,
-                per_second: 10.0,
-            },
-            deletes: Limit {
-                burst: 200.0,
-                per_second: 10.0,
-            },
+            reads: ARM_READS,
+            writes: ARM_WRITES,
+            deletes: ARM_WRITES,
             inline_wait: Duration::from_millis(200),
         }
     }

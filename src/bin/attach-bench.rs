@@ -32,13 +32,8 @@ const TARGET_LATENCY_MS: u64 = 50;
 #[derive(Debug, clap::Parser)]
 #[command(name = "attach-bench")]
 struct Args {
-    /// Admin connection (the benchmark's database is created next to it).
-    #[arg(
-        long = "database-url",
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    admin_url: String,
+    #[command(flatten)]
+    admin: common::AdminDatabase,
     /// Measured jobs per row (operation, registry form, latency).
     #[arg(long, default_value_t = 20)]
     iterations: usize,
@@ -309,7 +304,7 @@ impl Row {
 async fn main() -> anyhow::Result<()> {
     let a = <Args as clap::Parser>::parse();
     anyhow::ensure!(a.iterations > 0, "--iterations must be at least 1");
-    let url = common::fresh_database(&a.admin_url, DB).await?;
+    let url = common::fresh_database(&a.admin.url, DB).await?;
     let mut config = common::service_config(&url)?;
 
     let mut world = World::from_file(&a.world)?;

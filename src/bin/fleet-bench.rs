@@ -30,12 +30,8 @@ enum Via {
 #[derive(Debug, clap::Parser)]
 #[command(name = "fleet-bench")]
 struct Args {
-    #[arg(
-        long = "database-url",
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    admin_url: String,
+    #[command(flatten)]
+    admin: common::AdminDatabase,
     #[arg(long, default_value_t = 1000)]
     clusters: usize,
     #[arg(long, default_value_t = 10)]
@@ -100,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         a.clusters > 0 && a.subscriptions > 0,
         "--clusters and --subscriptions must be positive"
     );
-    let url = common::fresh_database(&a.admin_url, DB).await?;
+    let url = common::fresh_database(&a.admin.url, DB).await?;
     let mut config = common::service_config(&url)?;
     config.queue.concurrency = a.workers;
     config.ops.quota.enabled = !a.no_quota;

@@ -29,13 +29,8 @@ use acr_attach::queue::{
 #[derive(Debug, clap::Parser)]
 #[command(name = "queue-bench")]
 struct Args {
-    /// Admin connection (a fresh database is created next to it).
-    #[arg(
-        long = "database-url",
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    admin_url: String,
+    #[command(flatten)]
+    admin: common::AdminDatabase,
     /// Jobs in the burn-down.
     #[arg(long, default_value_t = 50_000)]
     jobs: usize,
@@ -135,7 +130,7 @@ async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<(Database
 }
 
 async fn queue_bench(a: Args) -> anyhow::Result<()> {
-    let (dbcfg, pool) = fresh_database(&a.admin_url, "acr_attach_bench").await?;
+    let (dbcfg, pool) = fresh_database(&a.admin.url, "acr_attach_bench").await?;
     let store = JobStore::new(pool.clone());
 
     let raw = raw_insert_rate(&pool, 8, Duration::from_secs(3)).await?;
@@ -544,7 +539,7 @@ fn wrk_json(w: &Wrk) -> serde_json::Value {
 /// under wrk, next to the same database's raw single-row insert rate.
 async fn api_bench(a: Args) -> anyhow::Result<()> {
     let bin = acr_attach_binary(&a)?;
-    let (dbcfg, pool) = fresh_database(&a.admin_url, "acr_attach_api_bench").await?;
+    let (dbcfg, pool) = fresh_database(&a.admin.url, "acr_attach_api_bench").await?;
     let raw = raw_insert_rate(&pool, 8, Duration::from_secs(3)).await?;
     eprintln!("postgres single-row inserts, 8 clients: {raw:.0}/s");
     let key = create_key(&bin, &dbcfg).await?;
@@ -602,7 +597,7 @@ async fn memory_bench(a: Args) -> anyhow::Result<()> {
     const SETTLE: Duration = Duration::from_secs(5);
 
     // A full replica; the jobs are put in the queue by this process, due tomorrow.
-    let (dbcfg, pool) = fresh_database(&a.admin_url, "acr_attach_memory_bench").await?;
+    let (dbcfg, pool) = fresh_database(&a.admin.url, "acr_attach_memory_bench").await?;
     let key = create_key(&bin, &dbcfg).await?;
     let serve = start_serve(&bin, &dbcfg, "all").await?;
     tokio::time::sleep(SETTLE).await;
@@ -650,7 +645,7 @@ async fn memory_bench(a: Args) -> anyhow::Result<()> {
     pool.close().await;
 
     // An API-only replica that accepts the jobs itself.
-    let (dbcfg, pool) = fresh_database(&a.admin_url, "acr_attach_memory_bench").await?;
+    let (dbcfg, pool) = fresh_database(&a.admin.url, "acr_attach_memory_bench").await?;
     let key = create_key(&bin, &dbcfg).await?;
     let serve = start_serve(&bin, &dbcfg, "api").await?;
     tokio::time::sleep(SETTLE).await;

@@ -107,6 +107,24 @@ impl NewJob {
     }
 }
 
+/// A query over `enqueue_job($1..$8)`: what [`NewJob::bind_enqueue`] fills in.
+pub type PgQueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+impl NewJob {
+    /// Binds `enqueue_job`'s eight arguments, in order (`$1` is the new job's `id`), to a query
+    /// that calls it: the queue's own enqueue and the API's enqueue-with-audit share them.
+    pub fn bind_enqueue<'q, O>(&'q self, q: PgQueryAs<'q, O>, id: Uuid) -> PgQueryAs<'q, O> {
+        q.bind(id)
+            .bind(&self.kind)
+            .bind(&self.target_key)
+            .bind(self.dedup_key())
+            .bind(&self.args)
+            .bind(self.run_at)
+            .bind(self.max_attempts)
+            .bind(self.deadline.as_secs_f64())
+    }
+}
+
 /// What `enqueue` did.
 #[derive(Debug, Clone)]
 pub struct Enqueued {

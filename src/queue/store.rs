@@ -100,15 +100,11 @@ impl JobStore {
 
     async fn enqueue_row(&self, conn: &mut PgConnection, new: &NewJob) -> sqlx::Result<Enqueued> {
         let id = Uuid::new_v4();
-        let job: Job = sqlx::query_as("SELECT * FROM enqueue_job($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(id)
-            .bind(&new.kind)
-            .bind(&new.target_key)
-            .bind(new.dedup_key())
-            .bind(&new.args)
-            .bind(new.run_at)
-            .bind(new.max_attempts)
-            .bind(new.deadline.as_secs_f64())
+        let job: Job = new
+            .bind_enqueue(
+                sqlx::query_as("SELECT * FROM enqueue_job($1, $2, $3, $4, $5, $6, $7, $8)"),
+                id,
+            )
             .fetch_one(&mut *conn)
             .await?;
         let deduplicated = job.id != id;

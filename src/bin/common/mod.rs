@@ -14,6 +14,18 @@ struct ServeFlags {
     config: Config,
 }
 
+/// The admin connection a benchmark makes its database next to.
+#[derive(Debug, clap::Args)]
+pub struct AdminDatabase {
+    /// Admin connection (the benchmark's database is created next to it).
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub url: String,
+}
+
 /// Drops `name` next to `admin_url` (the service creates it again at start); its URL.
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<url::Url> {
     let mut url = url::Url::parse(admin_url)?;
